@@ -1,0 +1,119 @@
+"""What a user sees while a run goes on: progress on stderr, or JSON events on stdout."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import TextIO
+
+import msgspec
+
+from state_store.events import (
+    Action,
+    Event,
+    ExecuteBash,
+    Finish,
+    ModelResponse,
+    ModelRetry,
+    Observation,
+    RunEnded,
+    RunStarted,
+    StrReplaceEditor,
+    Think,
+    Transition,
+)
+
+_PREVIEW_LINES = 4
+_PREVIEW_WIDTH = 160
+
+
+class Reporter:
+    """Prints each event as it is saved. Secrets are redacted from everything printed."""
+
+    def __init__(
+        self,
+        *,
+        json_lines: bool = False,
+        log_all_events: bool = False,
+        secrets: Iterable[str] = (),
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ) -> None:
+        self.json_lines = json_lines
+        self.log_all_events = log_all_events
+        self._secrets = [s for s in secrets if s and len(s) >= 4]
+        self._out = out or sys.stdout
+        self._err = err or sys.stderr
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "****")
+        return text
+
+    def info(self, text: str) -> None:
+        """A line for the human reader (stderr), whatever the mode."""
+        print(self._redact(text), file=self._err, flush=True)
+
+    def event(self, event: Event) -> None:
+        if self.json_lines:
+            line = msgspec.json.encode(event).decode()
+            print(self._redact(line), file=self._out, flush=True)
+        if self.log_all_events:
+            self.info(f"[event] {msgspec.json.encode(event).decode()}")
+        elif not self.json_lines or isinstance(event, RunEnded):
+            text = describe(event)
+            if text:
+                self.info(text)
+        if isinstance(event, RunEnded) and not self.json_lines and event.message:
+            print(self._redact(event.message), file=self._out, flush=True)
+
+
+def describe(event: Event) -> str | None:
+    """A short human line for the events worth showing; None for the others."""
+    if isinstance(event, RunStarted):
+        return f"run {event.run_id}: {event.model} in {event.workdir} ({event.runtime} sandbox)"
+    if isinstance(event, Action):
+        return f"[step {event.step}] {_describe_action(event)}"
+    if isinstance(event, Observation):
+        return _preview(event.content, prefix="  ! " if event.error else "  | ")
+    if isinstance(event, ModelResponse) and not event.tool_calls and event.content:
+        return f"[step {event.step}] model said: {_first_line(event.content)}"
+    if isinstance(event, ModelRetry):
+        return f"  model call failed ({event.error}); retry {event.attempt} in {event.wait_s:.1f}s"
+    if isinstance(event, Transition) and event.dest in ("finished", "errored"):
+        return f"{event.source} -> {event.dest}: {event.reason}"
+    if isinstance(event, RunEnded):
+        return (
+            f"run {event.run_id} {event.state} ({event.reason}) after {event.steps} steps, "
+            f"{event.prompt_tokens + event.completion_tokens} tokens, ${event.cost:.4f}, "
+            f"{event.duration_s:.1f}s; exit code {event.exit_code}"
+        )
+    return None
+
+
+def _describe_action(action: Action) -> str:
+    args = action.args
+    if isinstance(args, ExecuteBash):
+        prefix = "input" if args.is_input else "$"
+        return f"{prefix} {_first_line(args.command)}"
+    if isinstance(args, StrReplaceEditor):
+        return f"edit {args.command} {args.path}"
+    if isinstance(args, Think):
+        return f"think: {_first_line(args.thought)}"
+    if isinstance(args, Finish):
+        return "finish"
+    return type(args).__name__
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines() or [""]
+    more = " ..." if len(lines) > 1 else ""
+    return lines[0][:_PREVIEW_WIDTH] + more
+
+
+def _preview(text: str, prefix: str) -> str:
+    lines = text.rstrip().splitlines()
+    shown = [prefix + line[:_PREVIEW_WIDTH] for line in lines[:_PREVIEW_LINES]]
+    if len(lines) > _PREVIEW_LINES:
+        shown.append(f"{prefix}... ({len(lines) - _PREVIEW_LINES} more lines)")
+    return "\n".join(shown) if shown else prefix + "(no output)"

@@ -1,0 +1,215 @@
+"""Setting up one run (workdir, store, sandbox, model client) and driving it to its end."""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from sandbox.editor import Editor
+from sandbox.local import LocalSandbox
+
+from controller.config import AppConfig, LoadedConfig, is_secret_name, public_config
+from controller.history import build_messages
+from controller.machine import AgentMachine
+from controller.model_client import LiteLLMClient, ModelClient
+from controller.outcome import EXIT_CODES, EndReason
+from controller.prompts import system_prompt
+from controller.reporting import Reporter
+from controller.run_context import RunContext
+from controller.tools import tool_specs
+from controller.volumes import VolumeError, parse_volumes, workspace_host_path
+from state_store.events import RunEnded, RunStarted, Snapshot, UserMessage
+from state_store.store import RunStore, StoreError, new_run_id
+
+# Provider prefixes that need no API key (local servers).
+_KEYLESS_PROVIDERS = {"ollama", "ollama_chat", "lm_studio", "llamafile", "vllm", "hosted_vllm"}
+
+
+# Settings accepted for OpenHands compatibility whose feature is not built yet: a value
+# set for them is named on stderr rather than silently dropped.
+NOT_YET_USED = (
+    "core.save_trajectory_path",
+    "core.replay_trajectory_path",
+    "core.max_runtime_seconds",
+    "llm.max_input_tokens",
+    "sandbox.user_id",
+    "sandbox.base_container_image",
+    "sandbox.runtime_container_image",
+    "sandbox.keep_runtime_alive",
+    "sandbox.runtime_startup_env_vars",
+    "sandbox.network_mode",
+)
+
+
+class UsageError(Exception):
+    """Bad input found before the run starts: nothing was saved, exit code 2."""
+
+
+def resolve_workdir(config: AppConfig) -> str:
+    """-d / [core] workspace_base, else the host side of the /workspace mount, else cwd."""
+    try:
+        volumes = parse_volumes(config.sandbox.volumes or "")
+    except VolumeError as e:
+        raise UsageError(str(e)) from None
+    mount = config.core.workspace_mount_path_in_sandbox
+    chosen = config.core.workspace_base or workspace_host_path(volumes, mount)
+    path = Path(chosen or os.getcwd()).expanduser().resolve()
+    if not path.is_dir():
+        raise UsageError(f"working directory {path} does not exist or is not a directory")
+    return str(path)
+
+
+def check_model(config: AppConfig, environ: dict[str, str]) -> None:
+    llm = config.llm
+    if not llm.model:
+        raise UsageError(
+            "no model configured: set LLM_MODEL (e.g. anthropic/claude-sonnet-4-5) "
+            "or [llm] model in config.toml"
+        )
+    provider = llm.model.split("/", 1)[0].lower() if "/" in llm.model else ""
+    provider_key = f"{provider.upper()}_API_KEY" if provider else "OPENAI_API_KEY"
+    if llm.api_key or llm.base_url or provider in _KEYLESS_PROVIDERS or environ.get(provider_key):
+        return
+    raise UsageError(
+        f"no API key for {llm.model}: set LLM_API_KEY (or [llm] api_key in config.toml), "
+        "or LLM_BASE_URL for a local model server"
+    )
+
+
+def secrets_of(config: AppConfig) -> list[str]:
+    keys = [config.llm.api_key] + [c.api_key for c in config.llm_configs.values()]
+    return [k for k in keys if k]
+
+
+def sandbox_environment(secrets: list[str]) -> dict[str, str]:
+    """The host environment minus model settings and credentials: whatever the agent
+    prints is saved, so it must never see a key."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("LLM_") and not is_secret_name(name) and value not in secrets
+    }
+
+
+def start_run(
+    loaded: LoadedConfig,
+    task: str,
+    *,
+    run_id: str | None,
+    json_lines: bool,
+) -> int:
+    """Run a new task to its end; returns the process exit code."""
+    config = loaded.config
+    if config.core.runtime != "local":
+        raise UsageError(
+            f"runtime {config.core.runtime!r} is not available yet; use --runtime local"
+        )
+    check_model(config, dict(os.environ))
+    workdir = resolve_workdir(config)
+    secrets = secrets_of(config)
+    root = Path(config.core.file_store_path).expanduser()
+    try:
+        store = RunStore.create(root, run_id or new_run_id(), secrets)
+    except StoreError as e:
+        raise UsageError(str(e)) from None
+    reporter = Reporter(
+        json_lines=json_lines, log_all_events=config.core.log_all_events, secrets=secrets
+    )
+    for warning in loaded.warnings + _not_yet_used(loaded):
+        reporter.info(f"runhands: warning: {warning}")
+    return _drive(config, store, reporter, task, workdir)
+
+
+def _drive(config: AppConfig, store: RunStore, reporter: Reporter, task: str, workdir: str) -> int:
+    started = time.monotonic()
+    store.save_config(public_config(config))
+    now = time.time()
+    snapshot = Snapshot(
+        run_id=store.run_id, task=task, state="init", last_seq=0, created_at=now, updated_at=now
+    )
+    sandbox = LocalSandbox(
+        workdir,
+        soft_timeout=config.sandbox.soft_timeout,
+        env=sandbox_environment(secrets_of(config)),
+    )
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ctx = RunContext(
+            config=config,
+            store=store,
+            sandbox=sandbox,
+            reporter=reporter,
+            snapshot=snapshot,
+            workdir=workdir,
+            client_future=pool.submit(_make_client, config),
+            editor=Editor(sandbox),
+            tools=tool_specs(_enabled_tools(config)),
+        )
+        ctx.messages = build_messages(system_prompt(workdir), [])
+        reporter.info(f"runhands: run {store.run_id} (state in {store.run_dir})")
+        ctx.record(
+            RunStarted,
+            run_id=store.run_id,
+            task=task,
+            workdir=workdir,
+            runtime=config.core.runtime,
+            model=config.llm.model,
+        )
+        ctx.record(UserMessage, content=task, origin="task")
+        ctx.save_snapshot()
+        machine = AgentMachine(ctx)
+        interrupted = False
+        try:
+            machine.drive()
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            sandbox.close()
+        return _end(ctx, interrupted, time.monotonic() - started)
+
+
+def _end(ctx: RunContext, interrupted: bool, duration: float) -> int:
+    snapshot, counters = ctx.snapshot, ctx.snapshot.counters
+    if interrupted:
+        snapshot.reason = EndReason.INTERRUPTED
+        snapshot.message = f"interrupted in state {snapshot.state}"
+    reason = EndReason(snapshot.reason or EndReason.INTERNAL)
+    exit_code = int(EXIT_CODES[reason])
+    ctx.record(
+        RunEnded,
+        run_id=snapshot.run_id,
+        state=snapshot.state,
+        reason=reason.value,
+        message=ctx.finish_message if reason is EndReason.FINISHED else snapshot.message,
+        steps=counters.steps,
+        prompt_tokens=counters.prompt_tokens,
+        completion_tokens=counters.completion_tokens,
+        cost=round(counters.cost, 6),
+        exit_code=exit_code,
+        duration_s=round(duration, 3),
+    )
+    ctx.save_snapshot()
+    ctx.store.close()
+    return exit_code
+
+
+def _not_yet_used(loaded: LoadedConfig) -> list[str]:
+    chosen = [key for key in NOT_YET_USED if loaded.sources.get(key, "default") != "default"]
+    if not chosen:
+        return []
+    return [f"not supported yet with the local runtime, ignored: {', '.join(chosen)}"]
+
+
+def _make_client(config: AppConfig) -> ModelClient:
+    return LiteLLMClient(config.llm)
+
+
+def _enabled_tools(config: AppConfig) -> dict[str, bool]:
+    agent = config.agent
+    return {
+        "enable_cmd": agent.enable_cmd,
+        "enable_editor": agent.enable_editor,
+        "enable_think": agent.enable_think,
+        "enable_finish": agent.enable_finish,
+    }

@@ -1,0 +1,74 @@
+"""What every sandbox backend offers: a persistent shell and file operations.
+
+The agent's tools (`execute_bash`, `str_replace_editor`) are written against this protocol
+only, so they behave the same on the local machine and in a Docker container.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol, runtime_checkable
+
+import msgspec
+
+PathKind = Literal["file", "dir", "missing"]
+
+
+class CommandResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What one `execute_bash` call produced."""
+
+    output: str
+    # The command's exit status; -1 while it is still running (soft timeout) or when it was
+    # cut by a hard timeout.
+    exit_code: int
+    cwd: str = ""
+    # True when the command has not finished: the model may wait (empty command with
+    # is_input), send input, or interrupt it with C-c.
+    still_running: bool = False
+    # True when a hard `timeout` cut the command (it was interrupted).
+    timed_out: bool = False
+    # An explanation for the model (soft timeout note, refusal, truncation...), or "".
+    note: str = ""
+
+
+class SandboxError(Exception):
+    """The sandbox cannot start or stopped working: the run ends with a sandbox failure."""
+
+
+@runtime_checkable
+class Sandbox(Protocol):
+    """A place where the agent's commands run and its files live."""
+
+    @property
+    def workdir(self) -> str:
+        """Absolute path of the agent's working directory inside the sandbox."""
+        ...
+
+    def start(self) -> None:
+        """Start the shell; raises SandboxError when that is impossible."""
+        ...
+
+    def run(
+        self, command: str, *, is_input: bool = False, timeout: float | None = None
+    ) -> CommandResult:
+        """Run a command in the persistent shell (or send input to the running one)."""
+        ...
+
+    def read_file(self, path: str) -> bytes:
+        """Read a file; FileNotFoundError / IsADirectoryError as the OS would."""
+        ...
+
+    def write_file(self, path: str, data: bytes) -> None:
+        """Write a file, creating parent directories."""
+        ...
+
+    def path_kind(self, path: str) -> PathKind:
+        """Whether path is a file, a directory or missing."""
+        ...
+
+    def list_dir(self, path: str, depth: int = 2) -> list[str]:
+        """Paths under `path` up to `depth` levels, hidden entries excluded, sorted."""
+        ...
+
+    def close(self) -> None:
+        """Stop everything the sandbox started (the whole process tree); idempotent."""
+        ...

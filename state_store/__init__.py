@@ -1,0 +1,1 @@
+"""The on-disk format of runs: an append-only event log and an atomic snapshot per run."""

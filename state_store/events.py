@@ -1,0 +1,182 @@
+"""The typed records of a run: events (append-only log) and the snapshot.
+
+These structs are the on-disk format, the `--json` output and what tests assert on.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+# Bumped whenever a file written by an older runhands could be misread by this one.
+SCHEMA_VERSION = 1
+
+
+class ToolCall(msgspec.Struct, frozen=True, kw_only=True):
+    """A tool call exactly as the model sent it (arguments are the raw JSON text)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+class Event(msgspec.Struct, tag_field="kind", frozen=True, kw_only=True):
+    seq: int
+    ts: float
+
+
+class LogHeader(Event, tag="header"):
+    """First line of every event log: what wrote it."""
+
+    schema: int
+    run_id: str
+    writer: str
+
+
+class RunStarted(Event, tag="run_started"):
+    run_id: str
+    task: str
+    workdir: str
+    runtime: str
+    model: str
+
+
+class Transition(Event, tag="transition"):
+    source: str
+    dest: str
+    trigger: str
+    reason: str
+
+
+class UserMessage(Event, tag="user_message"):
+    """Text given to the model as the user: the task, or headless auto-replies."""
+
+    content: str
+    origin: Literal["task", "auto_continue", "instruction"] = "task"
+
+
+class ModelResponse(Event, tag="model_response"):
+    step: int
+    model: str
+    content: str | None
+    tool_calls: list[ToolCall] = []
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    latency_s: float = 0.0
+
+
+class ModelRetry(Event, tag="model_retry"):
+    """A failed model call that will be retried after `wait_s` seconds."""
+
+    step: int
+    attempt: int
+    error: str
+    wait_s: float
+
+
+class ExecuteBash(msgspec.Struct, tag="execute_bash", tag_field="tool", frozen=True, kw_only=True):
+    command: str
+    is_input: bool = False
+    timeout: float | None = None
+
+
+class StrReplaceEditor(
+    msgspec.Struct, tag="str_replace_editor", tag_field="tool", frozen=True, kw_only=True
+):
+    command: Literal["view", "create", "str_replace", "insert", "undo_edit"]
+    path: str
+    file_text: str | None = None
+    old_str: str | None = None
+    new_str: str | None = None
+    insert_line: int | None = None
+    view_range: list[int] | None = None
+
+
+class Think(msgspec.Struct, tag="think", tag_field="tool", frozen=True, kw_only=True):
+    thought: str
+
+
+class Finish(msgspec.Struct, tag="finish", tag_field="tool", frozen=True, kw_only=True):
+    message: str = ""
+
+
+# The arguments of each tool the model may call, validated from its JSON.
+ToolArgs = ExecuteBash | StrReplaceEditor | Think | Finish
+TOOL_ARG_TYPES: dict[str, type[ToolArgs]] = {
+    t.__struct_config__.tag: t for t in (ExecuteBash, StrReplaceEditor, Think, Finish)
+}
+
+
+class Action(Event, tag="action"):
+    """A tool call the controller is about to carry out (arguments already validated)."""
+
+    step: int
+    tool_call_id: str
+    args: ToolArgs
+
+
+class Observation(Event, tag="observation"):
+    """The result of a tool call, exactly as the model will see it."""
+
+    step: int
+    tool_call_id: str
+    tool: str
+    content: str
+    error: bool = False
+    exit_code: int | None = None
+
+
+class RunEnded(Event, tag="run_ended"):
+    """How the run stopped; also the final line of `--json` output."""
+
+    run_id: str
+    state: str
+    reason: str
+    message: str
+    steps: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    exit_code: int
+    duration_s: float
+
+
+AnyEvent = (
+    LogHeader
+    | RunStarted
+    | Transition
+    | UserMessage
+    | ModelResponse
+    | ModelRetry
+    | Action
+    | Observation
+    | RunEnded
+)
+
+
+class Counters(msgspec.Struct, kw_only=True):
+    """What limits are checked against; kept in the snapshot so a crash loses none."""
+
+    steps: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    malformed_in_a_row: int = 0
+    no_action_in_a_row: int = 0
+
+
+class Snapshot(msgspec.Struct, kw_only=True):
+    """The machine state and counters, replaced atomically after every transition."""
+
+    schema: int = SCHEMA_VERSION
+    run_id: str
+    task: str
+    state: str
+    last_seq: int
+    created_at: float
+    updated_at: float
+    counters: Counters = msgspec.field(default_factory=Counters)
+    reason: str = ""
+    message: str = ""

@@ -1,0 +1,107 @@
+"""acting: carry out each tool call of the last model answer in the sandbox."""
+
+from __future__ import annotations
+
+from controller.outcome import EndReason
+from controller.run_context import Next, PendingCall, RunContext
+from sandbox import CommandResult, SandboxError
+from state_store.events import (
+    Action,
+    ExecuteBash,
+    Finish,
+    Observation,
+    StrReplaceEditor,
+    Think,
+    ToolArgs,
+)
+
+
+class Outcome:
+    """What one tool call produced, before it is recorded."""
+
+    __slots__ = ("content", "error", "exit_code")
+
+    def __init__(self, content: str, error: bool = False, exit_code: int | None = None) -> None:
+        self.content = content
+        self.error = error
+        self.exit_code = exit_code
+
+
+def run(ctx: RunContext) -> Next:
+    pending, ctx.pending = ctx.pending, []
+    step = ctx.snapshot.counters.steps
+    malformed = 0
+    for p in pending:
+        if p.error or p.args is None:
+            malformed += 1
+            _observe(ctx, step, p, Outcome(p.error, error=True))
+            continue
+        if ctx.finish_message is not None:
+            _observe(ctx, step, p, Outcome("Not run: the task was already finished.", True))
+            continue
+        ctx.record(Action, step=step, tool_call_id=p.call.id, args=p.args)
+        try:
+            outcome = execute(ctx, p.args)
+        except SandboxError as e:
+            return Next("fail", f"the sandbox failed: {e}", EndReason.SANDBOX)
+        _observe(ctx, step, p, outcome)
+    counters = ctx.snapshot.counters
+    # Only answers where nothing was usable count towards the malformed-call cap.
+    counters.malformed_in_a_row = (
+        counters.malformed_in_a_row + 1 if malformed == len(pending) else 0
+    )
+    return Next("observe", f"{len(pending)} tool call(s) done, {malformed} malformed")
+
+
+def _observe(ctx: RunContext, step: int, p: PendingCall, outcome: Outcome) -> None:
+    limit = ctx.config.llm.max_message_chars
+    content = outcome.content
+    if len(content) > limit:
+        half = limit // 2
+        cut = len(content) - 2 * half
+        content = f"{content[:half]}\n[... {cut:,} characters cut ...]\n{content[-half:]}"
+    ctx.record(
+        Observation,
+        step=step,
+        tool_call_id=p.call.id,
+        tool=p.call.name,
+        content=content,
+        error=outcome.error,
+        exit_code=outcome.exit_code,
+    )
+
+
+def execute(ctx: RunContext, args: ToolArgs) -> Outcome:
+    """Carry out one validated tool call; SandboxError means the sandbox itself broke."""
+    if isinstance(args, ExecuteBash):
+        result = ctx.sandbox.run(args.command, is_input=args.is_input, timeout=args.timeout)
+        return Outcome(format_command_result(result), exit_code=result.exit_code)
+    if isinstance(args, StrReplaceEditor):
+        edit = ctx.editor.execute(
+            args.command,
+            args.path,
+            file_text=args.file_text,
+            old_str=args.old_str,
+            new_str=args.new_str,
+            insert_line=args.insert_line,
+            view_range=args.view_range,
+        )
+        return Outcome(edit.output, error=edit.error)
+    if isinstance(args, Think):
+        return Outcome("Your thought has been logged.")
+    if isinstance(args, Finish):
+        ctx.finish_message = args.message
+        return Outcome("The task is marked as finished.")
+    raise TypeError(f"no executor for {type(args).__name__}")
+
+
+def format_command_result(result: CommandResult) -> str:
+    """The observation text for a command, with OpenHands' trailing metadata lines."""
+    parts = [result.output.rstrip("\n")]
+    if result.note:
+        parts.append(result.note)
+    if not result.still_running and not result.timed_out and result.exit_code != -1:
+        parts.append(f"[The command completed with exit code {result.exit_code}.]")
+    if result.cwd:
+        parts.append(f"[Current working directory: {result.cwd}]")
+    return "\n".join(part for part in parts if part)
