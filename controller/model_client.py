@@ -87,9 +87,7 @@ class LiteLLMClient:
                 on_retry(attempt, _describe(e), wait)
                 self._sleep(wait)
                 continue
-            except self._litellm.APIError as e:
-                raise ProviderError(_describe(e)) from None
-            except (self._litellm.exceptions.OpenAIError, ValueError) as e:
+            except Exception as e:  # auth, bad request, unknown model...: retrying won't help
                 raise ProviderError(_describe(e)) from None
             return self._completion(response, time.monotonic() - started)
 

@@ -111,7 +111,7 @@ def start_run(
     secrets = secrets_of(config)
     root = Path(config.core.file_store_path).expanduser()
     try:
-        store = RunStore.create(root, run_id or new_run_id(), secrets)
+        store = RunStore.create(root, new_run_id() if run_id is None else run_id, secrets)
     except StoreError as e:
         raise UsageError(str(e)) from None
     reporter = Reporter(
@@ -132,6 +132,9 @@ def _drive(config: AppConfig, store: RunStore, reporter: Reporter, task: str, wo
     sandbox = LocalSandbox(
         workdir,
         soft_timeout=config.sandbox.soft_timeout,
+        # [sandbox] timeout: the longest one execute_bash call waits for a command that
+        # keeps printing; the command goes on, and the model may wait for more.
+        max_wait=config.sandbox.timeout,
         env=sandbox_environment(secrets_of(config)),
     )
     with ThreadPoolExecutor(max_workers=1) as pool:

@@ -66,7 +66,11 @@ class Sandbox(Protocol):
         ...
 
     def list_dir(self, path: str, depth: int = 2) -> list[str]:
-        """Paths under `path` up to `depth` levels, hidden entries excluded, sorted."""
+        """Paths under `path` up to `depth` levels, hidden entries excluded, sorted.
+
+        Paths are absolute; directories end with "/". Raises FileNotFoundError or
+        NotADirectoryError when `path` is not a directory.
+        """
         ...
 
     def close(self) -> None:

@@ -99,7 +99,7 @@ def test_an_illegal_transition_ends_in_errored_not_a_jump(tmp_path, monkeypatch)
     monkeypatch.setitem(machine.HANDLERS, "init", lambda ctx: Next("finish", "bug"))
     AgentMachine(ctx).drive()
     (move,) = [e for e in ctx.store.read_events() if isinstance(e, Transition)]
-    assert (move.source, move.dest, move.trigger) == ("init", "errored", "finish")
+    assert (move.source, move.dest, move.trigger) == ("init", "errored", "fail")
     assert "illegal transition 'finish' from init" in move.reason
     assert ctx.snapshot.reason == "internal"
 

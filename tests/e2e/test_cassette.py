@@ -38,7 +38,8 @@ def vcr_cassette_dir() -> str:
     return str(CASSETTE.parent)
 
 
-@pytest.mark.vcr(CASSETTE.name)
+@pytest.mark.default_cassette(CASSETTE.name)
+@pytest.mark.vcr
 def test_seed_task_replays_offline_from_the_cassette(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -73,7 +73,7 @@ def test_multi_step_edit_task(cli: Cli, scripted) -> None:
         [
             edit("create", path, file_text="def add(a, b):\n    return a - b\n"),
             bash("python3 -c 'import calc; print(calc.add(2, 3))'"),
-            edit("str_replace", path, old_str="return a - b", new_str="return a + b"),
+            edit("str_replace", path, old_str="return a - b", new_str="return b + a  # fixed"),
             edit("view", path),
             bash("python3 -c 'import calc; print(calc.add(2, 3))'"),
             finish("fixed add"),
@@ -81,10 +81,10 @@ def test_multi_step_edit_task(cli: Cli, scripted) -> None:
     )
     result = cli.run("run", "-t", "create calc.py with add() and check it", model=model)
     assert result.returncode == 0, result.stderr
-    assert (cli.workspace / "calc.py").read_text() == "def add(a, b):\n    return a + b\n"
+    assert (cli.workspace / "calc.py").read_text() == "def add(a, b):\n    return b + a  # fixed\n"
     observations = [e for e in events_of(cli) if isinstance(e, Observation)]
     assert observations[1].content.startswith("-1\n")
-    assert "return a + b" in observations[3].content
+    assert "return b + a  # fixed" in observations[3].content
     assert observations[4].content.startswith("5\n")
 
 

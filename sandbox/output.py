@@ -1,0 +1,59 @@
+"""Turning raw terminal bytes into text a model can read, and keeping it short."""
+
+from __future__ import annotations
+
+import re
+
+MAX_OUTPUT_CHARS = 30_000
+
+# CSI sequences (colours, cursor moves), OSC sequences (window titles, hyperlinks) ended by
+# BEL or ST, charset selections, and the remaining two-byte escapes.
+_ANSI = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[()*+][0-~]"
+    r"|\x1b[@-Z\\-_=>]"
+)
+# Control characters other than tab and newline: they only garble the text (bells, NULs,
+# backspaces, binary noise) and some of them are invalid in JSON or XML.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def cut_marker(count: int, unit: str = "characters") -> str:
+    """The line that replaces what was cut from the middle of an output."""
+    return f"\n\n[... {count:,} {unit} cut from the middle of the output ...]\n\n"
+
+
+def truncate_middle(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
+    """Keep the first and last limit/2 characters of text, with a marker in between.
+
+    The middle goes because the start of an output says what ran and the end says how it
+    finished (errors, summaries), both usually more useful than the bulk in between.
+    """
+    if len(text) <= limit:
+        return text
+    head = limit // 2
+    tail = limit - head
+    return text[:head] + cut_marker(len(text) - head - tail) + text[-tail:]
+
+
+def _apply_carriage_returns(line: str) -> str:
+    """Render a line as a terminal would: text after a \\r overwrites the line's start."""
+    if "\r" not in line:
+        return line
+    shown = ""
+    for segment in line.split("\r"):
+        shown = segment + shown[len(segment) :]
+    return shown
+
+
+def decode_output(data: bytes) -> str:
+    """Decode terminal output: invalid UTF-8 replaced, escapes and control bytes removed.
+
+    Progress bars that redraw a line with \\r collapse to their final state.
+    """
+    text = data.decode("utf-8", errors="replace")
+    text = _ANSI.sub("", text).replace("\r\n", "\n")
+    if "\r" in text:
+        text = "\n".join(_apply_carriage_returns(line) for line in text.split("\n"))
+    return _CONTROL.sub("", text)

@@ -1,0 +1,334 @@
+"""execute_bash semantics: through the Sandbox protocol (every backend), then local-only."""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from sandbox import Sandbox
+from sandbox.bash_session import BashSession
+from tests.sandbox.conftest import SOFT_TIMEOUT
+
+# -- through the Sandbox protocol -----------------------------------------------------------
+
+
+def test_cwd_persists(sandbox: Sandbox) -> None:
+    first = sandbox.run("cd /tmp")
+    assert first.exit_code == 0
+    assert first.cwd == "/tmp"
+    result = sandbox.run("pwd")
+    assert result.output == "/tmp\n"
+    assert result.cwd == "/tmp"
+
+
+def test_starts_in_workdir(sandbox: Sandbox) -> None:
+    result = sandbox.run("pwd")
+    assert result.output.strip() == sandbox.workdir
+    assert result.cwd == sandbox.workdir
+
+
+def test_exported_variables_and_functions_persist(sandbox: Sandbox) -> None:
+    sandbox.run("export GREETING=hello")
+    sandbox.run('shout() { echo "$1!"; }')
+    assert sandbox.run('shout "$GREETING"').output == "hello!\n"
+    assert sandbox.run("bash -c 'echo $GREETING'").output == "hello\n"
+
+
+def test_exit_codes_are_reported(sandbox: Sandbox) -> None:
+    assert sandbox.run("true").exit_code == 0
+    assert sandbox.run("false").exit_code == 1
+    assert sandbox.run("bash -c 'exit 7'").exit_code == 7
+    assert sandbox.run("(exit 4)").exit_code == 4
+    # $? stays the user's: the prompt machinery does not reset it.
+    sandbox.run("false")
+    assert sandbox.run("echo $?").output == "1\n"
+
+
+def test_output_without_final_newline(sandbox: Sandbox) -> None:
+    assert sandbox.run("printf abc").output == "abc"
+    assert sandbox.run("echo abc").output == "abc\n"
+    assert sandbox.run("true").output == ""
+
+
+def test_multiline_command_and_heredoc(sandbox: Sandbox) -> None:
+    result = sandbox.run(
+        "cat > notes.txt <<'EOF'\nit's \"quoted\" $HOME `x`\n\tindented\nEOF\n"
+        "for i in 1 2; do\n  echo line $i\ndone\ncat notes.txt"
+    )
+    assert result.exit_code == 0
+    assert result.output == 'line 1\nline 2\nit\'s "quoted" $HOME `x`\n\tindented\n'
+
+
+def test_long_command_is_sent_whole(sandbox: Sandbox) -> None:
+    # Far beyond the 4095-byte line limit of a terminal in canonical mode.
+    body = ("0123456789 'quote' \\ $dollar ünïcode\n" * 3000).rstrip("\n")
+    result = sandbox.run(f"cat <<'EOF' | wc -c\n{body}\nEOF")
+    assert result.exit_code == 0
+    assert int(result.output) == len(body.encode()) + 1
+
+
+def test_control_characters_in_a_command_are_not_keys(sandbox: Sandbox) -> None:
+    result = sandbox.run("printf '%s' 'a\x03b\x04c\x1a' | od -An -c")
+    assert result.exit_code == 0
+    assert result.output.split() == ["a", "003", "b", "004", "c", "032"]
+
+
+def test_syntax_error_does_not_hang(sandbox: Sandbox) -> None:
+    result = sandbox.run("echo 'unterminated")
+    assert result.exit_code == 2
+    assert "unexpected EOF" in result.output
+    assert sandbox.run("echo fine").output == "fine\n"
+
+
+def _fetch_until_done(sandbox: Sandbox, *, is_input: bool = True) -> tuple[str, int]:
+    """Fetch with empty commands until the command ends (a loaded machine may need a few)."""
+    outputs = []
+    for _ in range(10):
+        result = sandbox.run("", is_input=is_input)
+        outputs.append(result.output)
+        if not result.still_running:
+            return "".join(outputs), result.exit_code
+    raise AssertionError("the command did not finish")
+
+
+def test_soft_timeout_then_fetch_the_rest(sandbox: Sandbox) -> None:
+    first = sandbox.run("echo start; sleep 0.8; echo end")
+    assert first.still_running
+    assert first.exit_code == -1
+    assert first.output == "start\n"
+    assert f"no new output after {SOFT_TIMEOUT:g} seconds" in first.note
+    # Only what is new since the previous call, and the final exit code.
+    assert _fetch_until_done(sandbox) == ("end\n", 0)
+
+
+def test_empty_command_while_running_fetches_output(sandbox: Sandbox) -> None:
+    assert sandbox.run("sleep 0.8; echo done").still_running
+    assert _fetch_until_done(sandbox, is_input=False) == ("done\n", 0)
+
+
+def test_ctrl_c_interrupts(sandbox: Sandbox) -> None:
+    assert sandbox.run("sleep 100").still_running
+    result = sandbox.run("C-c", is_input=True)
+    assert not result.still_running
+    assert result.exit_code == 130
+    assert sandbox.run("echo alive").output == "alive\n"
+
+
+def test_interactive_input(sandbox: Sandbox) -> None:
+    waiting = sandbox.run("read x; echo got $x")
+    assert waiting.still_running
+    result = sandbox.run("hello", is_input=True)
+    assert result.output == "got hello\n"
+    assert result.exit_code == 0
+
+
+def test_ctrl_d_ends_input(sandbox: Sandbox) -> None:
+    assert sandbox.run("cat > typed.txt").still_running
+    assert sandbox.run("some text", is_input=True).still_running
+    assert sandbox.run("C-d", is_input=True).exit_code == 0
+    assert sandbox.read_file("typed.txt") == b"some text\n"
+
+
+def test_new_command_refused_while_one_runs(sandbox: Sandbox) -> None:
+    assert sandbox.run("sleep 100").still_running
+    refused = sandbox.run("touch should-not-exist")
+    assert refused.still_running
+    assert refused.exit_code == -1
+    assert "NOT executed" in refused.note
+    assert "is_input" in refused.note
+    # The running command was not disturbed: it is still there to interrupt.
+    assert sandbox.run("C-c", is_input=True).exit_code == 130
+    assert sandbox.path_kind("should-not-exist") == "missing"
+
+
+def test_command_after_the_previous_one_finished_runs(sandbox: Sandbox) -> None:
+    assert sandbox.run("sleep 0.7; echo first").still_running
+    time.sleep(0.5)  # it finishes while nobody is reading
+    result = sandbox.run("echo second")
+    assert result.output == "second\n"
+    assert result.exit_code == 0
+    assert "exit code 0" in result.note
+    assert "first" in result.note
+
+
+def test_hard_timeout_interrupts_and_keeps_partial_output(sandbox: Sandbox) -> None:
+    started = time.monotonic()
+    result = sandbox.run("echo partial; sleep 30; echo never", timeout=1)
+    assert time.monotonic() - started < 5
+    assert result.timed_out
+    assert result.exit_code == -1
+    assert not result.still_running
+    assert "partial" in result.output
+    assert "never" not in result.output
+    assert "killed after 1 seconds" in result.note
+    assert sandbox.run("echo next").output == "next\n"
+
+
+def test_hard_timeout_kills_a_job_that_ignores_ctrl_c(sandbox: Sandbox) -> None:
+    result = sandbox.run("trap '' INT; sleep 30", timeout=0.3)
+    assert result.timed_out
+    assert sandbox.run("trap - INT; echo ok").output == "ok\n"
+
+
+def test_huge_output_is_cut_in_the_middle(sandbox: Sandbox) -> None:
+    result = sandbox.run("seq 1 2000000")
+    assert result.exit_code == 0
+    assert len(result.output) < 31_000
+    assert result.output.startswith("1\n2\n3\n")
+    assert result.output.endswith("1999999\n2000000\n")
+    assert "cut from the middle of the output" in result.output
+
+
+def test_binary_output_does_not_crash(sandbox: Sandbox) -> None:
+    result = sandbox.run("head -c 100000 /dev/urandom")
+    assert result.exit_code == 0
+    assert isinstance(result.output, str)
+    assert "\x00" not in result.output
+    assert sandbox.run("echo after").output == "after\n"
+
+
+def test_exit_ends_the_shell_and_next_command_gets_a_fresh_one(sandbox: Sandbox) -> None:
+    sandbox.run("cd /tmp && export GONE=1")
+    result = sandbox.run("exit 3")
+    assert result.exit_code == 3
+    assert "shell exited" in result.note
+    after = sandbox.run('pwd; echo "[$GONE]"')
+    assert after.exit_code == 0
+    assert after.output == f"{sandbox.workdir}\n[]\n"
+    assert "fresh shell" in after.note
+
+
+def test_input_without_running_command_is_an_error(sandbox: Sandbox) -> None:
+    for text in ("hello", "", "C-c"):
+        result = sandbox.run(text, is_input=True)
+        assert result.exit_code == -1
+        assert "No command is running" in result.note
+    assert sandbox.run("echo ok").output == "ok\n"  # the shell was not touched
+
+
+def test_empty_command_when_idle(sandbox: Sandbox) -> None:
+    result = sandbox.run("   ")
+    assert result.exit_code == -1
+    assert "No command given" in result.note
+
+
+def test_fake_marker_in_output_is_not_taken_for_the_prompt(sandbox: Sandbox) -> None:
+    result = sandbox.run("echo '###RH-0123456789abcdef###0###/x###'; echo real")
+    assert result.output == "###RH-0123456789abcdef###0###/x###\nreal\n"
+
+
+def test_redirecting_the_shell_output_does_not_hide_the_prompt(sandbox: Sandbox) -> None:
+    assert sandbox.run("exec 3>&1 1>/dev/null; echo hidden").output == ""
+    assert sandbox.run("exec 1>&3 3>&-; echo visible").output == "visible\n"
+
+
+def test_prompt_changes_do_not_leak_into_output(sandbox: Sandbox) -> None:
+    sandbox.run("PS1='(venv) $ '; PS2='> '")
+    assert sandbox.run("echo one\necho two").output == "one\ntwo\n"
+
+
+# -- local only: process handling on the host ------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    """True when pid exists and is not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _wait_dead(pid: int, seconds: float = 3.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return not _alive(pid)
+
+
+@pytest.fixture
+def bash(tmp_path: Path):
+    session = BashSession(str(tmp_path), soft_timeout=SOFT_TIMEOUT)
+    session.start()
+    yield session
+    session.close()
+
+
+def _pids(output: str) -> list[int]:
+    """The numbers printed as pid=N (job-control notices also contain pids)."""
+    return [int(word[4:]) for word in output.split() if word.startswith("pid=")]
+
+
+def test_close_kills_background_jobs(bash: BashSession) -> None:
+    pids = _pids(
+        bash.run(
+            "sleep 1000 & echo pid=$!; nohup sleep 1001 >/dev/null 2>&1 & echo pid=$!; "
+            "(sleep 1002 & echo pid=$!)"
+        ).output
+    )
+    shell = bash.pid
+    assert len(pids) == 3 and shell is not None
+    assert all(_alive(pid) for pid in pids)
+    bash.close()
+    assert all(_wait_dead(pid) for pid in [*pids, shell])
+    bash.close()  # idempotent
+    assert bash.pid is None
+
+
+def test_close_during_a_running_command(bash: BashSession) -> None:
+    result = bash.run("sleep 1000 & echo pid=$!; sh -c 'echo pid=$$; exec sleep 1001'")
+    assert result.still_running
+    pids = _pids(result.output)
+    assert len(pids) == 2
+    bash.close()
+    assert all(_wait_dead(pid) for pid in pids)
+
+
+def test_garbage_collection_closes_the_session(tmp_path: Path) -> None:
+    session = BashSession(str(tmp_path), soft_timeout=SOFT_TIMEOUT)
+    session.start()
+    job = _pids(session.run("sleep 1000 & echo pid=$!").output)[0]
+    shell = session.pid
+    assert shell is not None
+    del session
+    gc.collect()
+    assert _wait_dead(job)
+    assert _wait_dead(shell)
+
+
+def test_shell_is_reaped_after_exit(bash: BashSession) -> None:
+    shell = bash.pid
+    assert shell is not None
+    bash.run("exit")
+    assert not os.path.exists(f"/proc/{shell}")  # reaped, not a zombie
+
+
+def test_round_trip_is_fast(bash: BashSession) -> None:
+    bash.run("true")
+    started = time.perf_counter()
+    for _ in range(100):
+        assert bash.run("true").exit_code == 0
+    per_call = (time.perf_counter() - started) / 100
+    assert per_call < 0.01, f"{per_call * 1000:.1f} ms per trivial command"
+
+
+def test_fifty_megabytes_keep_memory_bounded(bash: BashSession) -> None:
+    result = bash.run("head -c 50000000 /dev/zero | tr '\\0' a; echo; echo END")
+    assert result.exit_code == 0
+    assert result.output.endswith("a\nEND\n")
+    assert len(result.output) < 31_000
+    assert "bytes cut from the middle" in result.output
+
+
+def test_env_is_passed_and_terminal_is_dumb(tmp_path: Path) -> None:
+    session = BashSession(str(tmp_path), soft_timeout=SOFT_TIMEOUT, env={"RH_TEST_VAR": "yes"})
+    try:
+        out = session.run('echo "$RH_TEST_VAR $TERM $PAGER $GIT_PAGER"; tty; set -o').output
+    finally:
+        session.close()
+    assert out.startswith("yes dumb cat cat\n/dev/pts/")
+    assert "monitor        \ton" in out  # job control is active

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from sandbox.output import cut_marker, decode_output, truncate_middle
+
+
+def test_short_text_is_unchanged() -> None:
+    assert truncate_middle("abc", limit=10) == "abc"
+    assert truncate_middle("x" * 10, limit=10) == "x" * 10
+
+
+def test_truncation_keeps_head_and_tail_with_marker() -> None:
+    text = "HEAD" + "m" * 100_000 + "TAIL"
+    out = truncate_middle(text, limit=1_000)
+    assert out.startswith("HEAD")
+    assert out.endswith("TAIL")
+    assert "[... 99,008 characters cut from the middle of the output ...]" in out
+    assert len(out) == 1_000 + len(cut_marker(99_008))
+
+
+def test_default_limit_is_30000() -> None:
+    head, marker, tail = truncate_middle("a" * 40_000).partition(cut_marker(10_000))
+    assert marker
+    assert len(head) + len(tail) == 30_000
+
+
+def test_decode_replaces_invalid_utf8() -> None:
+    assert decode_output(b"ok \xff\xfe caf\xc3\xa9") == "ok \ufffd\ufffd café"
+
+
+def test_decode_strips_ansi_and_control_bytes() -> None:
+    raw = b"\x1b[1;31mred\x1b[0m \x1b]0;title\x07plain\x00\x07 \x1b(Bdone\ttab"
+    assert decode_output(raw) == "red plain done\ttab"
+
+
+def test_decode_renders_carriage_returns_like_a_terminal() -> None:
+    assert decode_output(b"a\r\nb\r\n") == "a\nb\n"
+    assert decode_output(b"progress 10%\rprogress 99%\rprogress 100%\nnext") == (
+        "progress 100%\nnext"
+    )
+    # A shorter rewrite only overwrites the start, as on a screen.
+    assert decode_output(b"abcdef\rXY\n") == "XYcdef\n"
+
+
+def test_decode_of_random_bytes_is_a_clean_string() -> None:
+    out = decode_output(bytes(range(256)) * 4)
+    assert isinstance(out, str)
+    assert "\x00" not in out
+    assert "\x1b" not in out
