@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-from sandbox.editor import Editor
 
 from controller.config import AppConfig
 from controller.history import Message, to_message
 from controller.model_client import ModelClient
 from controller.reporting import Reporter
 from sandbox import Sandbox
+from sandbox.editor import Editor
 from state_store.events import Event, Snapshot, ToolArgs, ToolCall
 from state_store.store import RunStore
 

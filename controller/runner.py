@@ -7,9 +7,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sandbox.editor import Editor
-from sandbox.local import LocalSandbox
-
 from controller.config import AppConfig, LoadedConfig, is_secret_name, public_config
 from controller.history import build_messages
 from controller.machine import AgentMachine
@@ -20,6 +17,8 @@ from controller.reporting import Reporter
 from controller.run_context import RunContext
 from controller.tools import tool_specs
 from controller.volumes import VolumeError, parse_volumes, workspace_host_path
+from sandbox.editor import Editor
+from sandbox.local import LocalSandbox
 from state_store.events import RunEnded, RunStarted, Snapshot, UserMessage
 from state_store.store import RunStore, StoreError, new_run_id
 

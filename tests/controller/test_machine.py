@@ -6,8 +6,6 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
-from sandbox.editor import Editor
-from sandbox.local import LocalSandbox
 
 from controller import machine
 from controller.config import AppConfig
@@ -16,6 +14,8 @@ from controller.model_client import Completion, ProviderError
 from controller.reporting import Reporter
 from controller.run_context import Next, RunContext
 from controller.tools import tool_specs
+from sandbox.editor import Editor
+from sandbox.local import LocalSandbox
 from state_store.events import Snapshot, ToolCall, Transition
 from state_store.store import RunStore, read_snapshot
 
