@@ -97,4 +97,8 @@ class AgentMachine:
         if self.state in TERMINAL:
             snapshot.reason = decision.end or EndReason.INTERNAL
             snapshot.message = decision.reason
-        self.ctx.save_snapshot()
+        # The snapshot is replaced and everything fsynced once per step, when it is complete
+        # (and at the end): the log is the truth, written event by event, so a killed process
+        # loses nothing and a machine crash at most the step in progress.
+        if self.state == "planning" or self.state in TERMINAL:
+            self.ctx.save_snapshot()

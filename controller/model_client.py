@@ -145,10 +145,10 @@ class LiteLLMClient:
             return prompt * (c.input_cost_per_token or 0.0) + completion * (
                 c.output_cost_per_token or 0.0
             )
-        try:
-            return float(self._litellm.completion_cost(completion_response=response) or 0.0)
-        except Exception:  # a model litellm has no price for: cost unknown, not an error
-            return 0.0
+        # litellm prices the call from its bundled cost map while logging it; None means
+        # the model is not in the map: the cost is unknown, not an error.
+        hidden = getattr(response, "_hidden_params", None) or {}
+        return float(hidden.get("response_cost") or 0.0)
 
 
 def _describe(error: Exception) -> str:

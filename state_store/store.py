@@ -1,7 +1,9 @@
 """A run's directory: `events.jsonl` (append-only), `snapshot.json` (atomic), `config.json`.
 
-Every write is fsynced before it returns, so a crash at any instant leaves at most one torn
-final line in the log and a snapshot that is either the old or the new one. Files are 0600,
+Every event is written to the OS as it happens (a killed process loses nothing) and the log
+and snapshot are fsynced once per step (`sync`), so even a machine crash loses at most the
+step in progress: at most one torn final line in the log, and a snapshot that is either
+the old or the new one. Files are 0600,
 directories 0700. Known secret values are redacted from every byte written.
 """
 
@@ -110,7 +112,7 @@ class RunStore:
         return self._seq
 
     def append(self, event_type: type[Event], **fields: Any) -> Event:
-        """Build the next event (sequence number and time filled in), write and fsync it."""
+        """Build the next event (sequence number and time filled in) and write it."""
         self._seq += 1
         event = event_type(seq=self._seq, ts=time.time(), **fields)
         self._write_line(self._redact(self._encoder.encode(event)))
@@ -119,10 +121,17 @@ class RunStore:
     def _write_line(self, data: bytes) -> None:
         assert self._log_fd is not None, "store is closed"
         os.write(self._log_fd, data + b"\n")
+
+    def sync(self) -> None:
+        """Make everything written so far survive a machine crash (once per step)."""
+        assert self._log_fd is not None, "store is closed"
         os.fsync(self._log_fd)
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
-        _write_atomic(self.run_dir / SNAPSHOT_FILE, self._redact(msgspec.json.encode(snapshot)))
+        """Sync the log, then replace the snapshot atomically (once per step)."""
+        self.sync()
+        data = self._redact(msgspec.json.encode(snapshot))
+        _write_atomic(self.run_dir / SNAPSHOT_FILE, data)
 
     def save_config(self, config: msgspec.Struct) -> None:
         """The run's effective configuration, secrets already removed by the caller."""

@@ -70,5 +70,9 @@ def test_seed_task_replays_offline_from_the_cassette(
     assert capsys.readouterr().out.strip() == "hi.sh prints hi"
     hi = subprocess.run(["bash", str(workspace / "hi.sh")], capture_output=True, text=True)
     assert hi.stdout == "hi\n"
-    assert read_snapshot(tmp_path / ".openhands-state" / "cassette").counters.steps == 2
+    counters = read_snapshot(tmp_path / ".openhands-state" / "cassette").counters
+    assert counters.steps == 2
+    assert (counters.prompt_tokens, counters.completion_tokens) == (200, 40)
+    # Priced from litellm's bundled cost map (gpt-4o-mini is in it): no override set.
+    assert 0 < counters.cost < 0.001
     assert TEST_API_KEY not in CASSETTE.read_text()

@@ -209,3 +209,14 @@ def test_the_api_key_never_reaches_disk_output_or_the_sandbox(cli: Cli, scripted
     assert TEST_API_KEY not in result.stdout + result.stderr
     assert TEST_API_KEY.encode() not in cli.saved_bytes()
     assert "key=\n" in model.requests[1]["messages"][-1]["content"]
+
+
+def test_workspace_mount_in_sandbox_volumes_is_the_working_directory(cli: Cli, scripted) -> None:
+    project = cli.workspace.parent / "project"
+    project.mkdir()
+    model = scripted([bash("pwd > where.txt"), finish()])
+    env = {"SANDBOX_VOLUMES": f"{project}:/workspace:rw,{cli.home}:/data:ro"}
+    result = cli.run("run", "-t", "note where you are", model=model, env=env)
+    assert result.returncode == 0, result.stderr
+    assert (project / "where.txt").read_text().strip() == str(project)
+    assert str(project) in model.requests[0]["messages"][0]["content"]  # the system prompt
