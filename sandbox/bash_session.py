@@ -376,6 +376,7 @@ class BashSession:
         self.soft_timeout = soft_timeout
         # A command that never stops printing never goes quiet: return after this long.
         self.max_wait = max_wait
+        # `env` replaces the host environment (the caller strips secrets from it).
         self._env = _shell_env(env)
         self._nonce = secrets.token_hex(8)
         self._tag = f"###RH-{self._nonce}###".encode()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from controller.outcome import EndReason
 from controller.run_context import Next, PendingCall, RunContext
 from sandbox import CommandResult, SandboxError
@@ -16,15 +18,12 @@ from state_store.events import (
 )
 
 
-class Outcome:
+class Outcome(msgspec.Struct, frozen=True):
     """What one tool call produced, before it is recorded."""
 
-    __slots__ = ("content", "error", "exit_code")
-
-    def __init__(self, content: str, error: bool = False, exit_code: int | None = None) -> None:
-        self.content = content
-        self.error = error
-        self.exit_code = exit_code
+    content: str
+    error: bool = False
+    exit_code: int | None = None
 
 
 def run(ctx: RunContext) -> Next:

@@ -332,3 +332,16 @@ def test_env_is_passed_and_terminal_is_dumb(tmp_path: Path) -> None:
         session.close()
     assert out.startswith("yes dumb cat cat\n/dev/pts/")
     assert "monitor        \ton" in out  # job control is active
+
+
+def test_a_given_environment_replaces_the_hosts(tmp_path, monkeypatch) -> None:
+    from sandbox.local import LocalSandbox
+
+    monkeypatch.setenv("HOST_ONLY_SECRET", "hidden-value")
+    sandbox = LocalSandbox(str(tmp_path), env={"PATH": "/usr/bin:/bin", "GIVEN": "yes"})
+    sandbox.start()
+    try:
+        result = sandbox.run("echo ${HOST_ONLY_SECRET:-absent} $GIVEN")
+    finally:
+        sandbox.close()
+    assert result.output.strip() == "absent yes"
