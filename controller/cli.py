@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -20,7 +21,6 @@ from controller.config import (
 )
 from controller.outcome import ExitCode
 
-_SUBCOMMANDS = {"run", "config"}
 _AGENTS = {"CodeActAgent"}  # the only agent; the flag exists for OpenHands command lines
 
 EXIT_CODES_HELP = """\
@@ -93,6 +93,52 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-c", "--agent-cls", metavar="NAME", help="agent class (only CodeActAgent)")
     _add_config_options(run)
 
+    resume = sub.add_parser(
+        "resume",
+        help="continue a saved run from its last completed step",
+        description="Continue a saved run from its last completed step. Flags and variables "
+        "override the run's saved configuration (e.g. raise -i or -b after a limit).",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    resume.add_argument("run_id", metavar="RUN", help="the run id (see `runhands list`)")
+    more = resume.add_argument_group("a new instruction (needed to continue a finished run)")
+    more.add_argument("-t", "--task", metavar="TEXT", help="the instruction")
+    more.add_argument("-f", "--file", metavar="PATH", help="read the instruction from a file")
+    resume.add_argument(
+        "--json", action="store_true", help="print one JSON event per line on stdout"
+    )
+    _add_config_options(resume)
+
+    listing = sub.add_parser("list", help="list saved runs, newest first")
+    listing.add_argument("--json", action="store_true", help="one JSON object per run")
+    _add_config_options(listing)
+
+    inspect = sub.add_parser(
+        "inspect", help="show a saved run: summary, transitions, actions, cost"
+    )
+    inspect.add_argument("run_id", metavar="RUN", help="the run id (see `runhands list`)")
+    inspect.add_argument("--json", action="store_true", help="the report as JSON")
+    _add_config_options(inspect)
+
+    replay = sub.add_parser(
+        "replay",
+        help="re-run a recorded run's actions and compare the observations",
+        description="Re-execute the recorded actions of a run (or an OpenHands trajectory "
+        "file) in a fresh sandbox without calling the model, compare each observation with "
+        "the recorded one, and exit non-zero at the first divergence.",
+    )
+    replay.add_argument("source", metavar="RUN|TRAJECTORY.json", help="run id or file")
+    replay.add_argument("--json", action="store_true", help="the comparison as JSON lines")
+    _add_config_options(replay)
+
+    trajectory = sub.add_parser(
+        "trajectory", help="export a run as an OpenHands-compatible trajectory (JSON)"
+    )
+    trajectory.add_argument("run_id", metavar="RUN", help="the run id (see `runhands list`)")
+    trajectory.add_argument("-o", "--output", metavar="PATH", help="file (default: stdout)")
+    _add_config_options(trajectory)
+
     config = sub.add_parser(
         "config",
         help="print the effective configuration and where each value comes from",
@@ -146,8 +192,22 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(ExitCode.USAGE)
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM stops a run like Ctrl-C: saved, then exit 130
+_signals_seen = 0
+
+
+def _on_stop_signal(signum: int, frame: object) -> None:
+    """First SIGINT/SIGTERM: stop cleanly (the run is saved, exit 130). Second: at once;
+    every event already written is a whole line, so the store stays loadable."""
+    global _signals_seen
+    _signals_seen += 1
+    if _signals_seen > 1:
+        os._exit(ExitCode.INTERRUPTED)
+    raise KeyboardInterrupt
+
+
+def _install_signal_handlers() -> None:
+    signal.signal(signal.SIGINT, _on_stop_signal)
+    signal.signal(signal.SIGTERM, _on_stop_signal)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -160,8 +220,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         loaded = _load(args)
         # Provider keys in .env (e.g. ANTHROPIC_API_KEY) must reach litellm too.
         os.environ.update(dotenv_environment(os.getcwd()))
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        _install_signal_handlers()
         return start_run(loaded, task, run_id=args.name, json_lines=args.json)
+    except (ValueError, ConfigError, UsageError) as e:
+        _fail(str(e))
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from controller.resume import resume_run
+    from controller.runner import UsageError
+
+    try:
+        instruction = read_task(args) if (args.task is not None or args.file) else None
+        loaded = _load(args)
+        os.environ.update(dotenv_environment(os.getcwd()))
+        _install_signal_handlers()
+        return resume_run(loaded, args.run_id, instruction, json_lines=args.json)
     except (ValueError, ConfigError, UsageError) as e:
         _fail(str(e))
 
@@ -180,6 +254,62 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _state_root(args: argparse.Namespace) -> Path:
+    try:
+        return Path(_load(args).config.core.file_store_path).expanduser()
+    except ConfigError as e:
+        _fail(str(e))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from controller.views import show_list
+
+    return _guarded(lambda: show_list(_state_root(args), as_json=args.json))
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from controller.views import show_inspect
+
+    return _guarded(lambda: show_inspect(_state_root(args), args.run_id, as_json=args.json))
+
+
+def cmd_trajectory(args: argparse.Namespace) -> int:
+    from controller.trajectory import export_trajectory
+
+    output = Path(args.output) if args.output else None
+    return _guarded(lambda: export_trajectory(_state_root(args), args.run_id, output))
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from controller.replay import replay
+
+    def go() -> int:
+        return replay(args.source, _load(args), as_json=args.json)
+
+    return _guarded(go)
+
+
+def _guarded(action: Callable[[], int]) -> int:
+    """Readers and replay: a bad run id or a damaged store is a one-line error, exit 2."""
+    from state_store.store import StoreError
+
+    try:
+        return action()
+    except (StoreError, ConfigError, ValueError) as e:
+        _fail(str(e))
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run,
+    "resume": cmd_resume,
+    "list": cmd_list,
+    "inspect": cmd_inspect,
+    "replay": cmd_replay,
+    "trajectory": cmd_trajectory,
+    "config": cmd_config,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # OpenHands' `python -m openhands.core.main -t ...` has no subcommand: same here.
@@ -187,9 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         argv.insert(0, "run")
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "run":
-        return cmd_run(args)
-    if args.command == "config":
-        return cmd_config(args)
-    parser.print_help()
-    return ExitCode.USAGE
+    command = _COMMANDS.get(args.command)
+    if command is None:
+        parser.print_help()
+        return ExitCode.USAGE
+    return command(args)

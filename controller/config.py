@@ -695,3 +695,17 @@ def config_options() -> list[ConfigOption]:
         kind = _describe(_FIELDS[section][key], text=True)
         options.append(ConfigOption(key=dotted, env=env, type=kind, default=default))
     return options
+
+
+def overlay_config(saved: AppConfig, loaded: LoadedConfig) -> AppConfig:
+    """A resumed run's config: what it was saved with, under every value given explicitly
+    now (file, environment, flag). Secrets are never saved, so they always come from now."""
+    merged = msgspec.to_builtins(saved)
+    current = msgspec.to_builtins(loaded.config)
+    for dotted, source in loaded.sources.items():
+        section, _, key = dotted.partition(".")
+        if source != "default" and section in SECTIONS and key in current[section]:
+            merged[section][key] = current[section][key]
+    merged["llm"]["api_key"] = current["llm"]["api_key"]
+    merged["llm_configs"] = current["llm_configs"]
+    return msgspec.convert(merged, AppConfig)

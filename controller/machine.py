@@ -4,6 +4,7 @@
                        ▲   └────────reflect─────────────────▲  │
                        └──────────────────plan─────────────────┘
     init | planning | acting | observing ──fail──▶ errored
+    finished | errored ──resume──▶ planning          (runhands resume: new limits or task)
 
 Each state's work lives in `states/<state>.py`; a handler returns the trigger to fire and
 why. Every transition is saved as an event with that reason, then the snapshot is replaced.
@@ -34,6 +35,7 @@ TRANSITIONS: list[tuple[str, str | list[str], str]] = [
     ("plan", "observing", "planning"),  # within limits: next step
     ("finish", "observing", "finished"),  # the agent called `finish`
     ("fail", RUNNING, "errored"),  # limit, provider, sandbox, agent or internal failure
+    ("resume", ["finished", "errored"], "planning"),  # `runhands resume`: new limits or task
 ]
 
 HANDLERS: dict[str, Callable[[RunContext], Next]] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -40,6 +41,10 @@ NOT_YET_USED = (
     "sandbox.runtime_startup_env_vars",
     "sandbox.network_mode",
 )
+
+
+# Ends after which `runhands resume` makes sense without a new instruction.
+_RESUMABLE = {EndReason.LIMIT, EndReason.PROVIDER, EndReason.SANDBOX, EndReason.INTERRUPTED}
 
 
 class UsageError(Exception):
@@ -113,21 +118,52 @@ def start_run(
         store = RunStore.create(root, new_run_id() if run_id is None else run_id, secrets)
     except StoreError as e:
         raise UsageError(str(e)) from None
-    reporter = Reporter(
-        json_lines=json_lines, log_all_events=config.core.log_all_events, secrets=secrets
-    )
-    for warning in loaded.warnings + _not_yet_used(loaded):
-        reporter.info(f"runhands: warning: {warning}")
-    return _drive(config, store, reporter, task, workdir)
-
-
-def _drive(config: AppConfig, store: RunStore, reporter: Reporter, task: str, workdir: str) -> int:
-    started = time.monotonic()
+    reporter = make_reporter(loaded, json_lines)
     store.save_config(public_config(config))
     now = time.time()
     snapshot = Snapshot(
         run_id=store.run_id, task=task, state="init", last_seq=0, created_at=now, updated_at=now
     )
+
+    def begin(ctx: RunContext, machine: AgentMachine) -> None:
+        reporter.info(f"runhands: run {store.run_id} (state in {store.run_dir})")
+        ctx.record(
+            RunStarted,
+            run_id=store.run_id,
+            task=task,
+            workdir=workdir,
+            runtime=config.core.runtime,
+            model=config.llm.model,
+        )
+        ctx.record(UserMessage, content=task, origin="task")
+        ctx.save_snapshot()
+
+    return drive(config, store, reporter, snapshot, workdir, begin)
+
+
+def make_reporter(loaded: LoadedConfig, json_lines: bool) -> Reporter:
+    config = loaded.config
+    reporter = Reporter(
+        json_lines=json_lines,
+        log_all_events=config.core.log_all_events,
+        secrets=secrets_of(config),
+    )
+    for warning in loaded.warnings + _not_yet_used(loaded):
+        reporter.info(f"runhands: warning: {warning}")
+    return reporter
+
+
+def drive(
+    config: AppConfig,
+    store: RunStore,
+    reporter: Reporter,
+    snapshot: Snapshot,
+    workdir: str,
+    prepare: Callable[[RunContext, AgentMachine], None],
+) -> int:
+    """Build the run's context, let `prepare` record how it (re)starts, run the machine to
+    its end, and record that end. Returns the exit code."""
+    started = time.monotonic()
     sandbox = LocalSandbox(
         workdir,
         soft_timeout=config.sandbox.soft_timeout,
@@ -147,22 +183,12 @@ def _drive(config: AppConfig, store: RunStore, reporter: Reporter, task: str, wo
             client_future=pool.submit(_make_client, config),
             editor=Editor(sandbox),
             tools=tool_specs(_enabled_tools(config)),
+            messages=build_messages(system_prompt(workdir), store.events),
         )
-        ctx.messages = build_messages(system_prompt(workdir), [])
-        reporter.info(f"runhands: run {store.run_id} (state in {store.run_dir})")
-        ctx.record(
-            RunStarted,
-            run_id=store.run_id,
-            task=task,
-            workdir=workdir,
-            runtime=config.core.runtime,
-            model=config.llm.model,
-        )
-        ctx.record(UserMessage, content=task, origin="task")
-        ctx.save_snapshot()
         machine = AgentMachine(ctx)
         interrupted = False
         try:
+            prepare(ctx, machine)
             machine.drive()
         except KeyboardInterrupt:
             interrupted = True
@@ -193,6 +219,8 @@ def _end(ctx: RunContext, interrupted: bool, duration: float) -> int:
     )
     ctx.save_snapshot()
     ctx.store.close()
+    if reason in _RESUMABLE:
+        ctx.reporter.info(f"runhands: continue with: runhands resume {snapshot.run_id}")
     return exit_code
 
 

@@ -259,6 +259,39 @@ def _kill_session(leader: int) -> None:
         time.sleep(0.002)  # let the kills land before looking again
 
 
+SESSION_TAG_VAR = "RUNHANDS_SANDBOX_ID"
+
+
+def stop_leftovers(identity: str) -> bool:
+    """Kill what a crashed runhands left running in the shell named by `identity` (from
+    `BashSession.identity`). Every process started in that shell inherits its tag variable,
+    so this finds them all, even those that left its session or lost their parent, and
+    never touches a process it did not start. True when something was stopped."""
+    _, _, nonce = identity.partition(":")
+    if not nonce:
+        return False
+    tag = f"{SESSION_TAG_VAR}={nonce}".encode()
+    stopped = False
+    for _ in range(50):  # a dying process may still fork: look again until none is left
+        tagged = [pid for pid in _process_table() if pid != os.getpid() and _has_tag(pid, tag)]
+        if not tagged:
+            break
+        stopped = True
+        for pid in tagged:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01)
+    return stopped
+
+
+def _has_tag(pid: int, tag: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return tag in f.read().split(b"\0")
+    except OSError:
+        return False
+
+
 def _open_pty() -> tuple[int, int]:
     master, slave = pty.openpty()
     attrs = termios.tcgetattr(slave)
@@ -397,6 +430,11 @@ class BashSession:
         return self._running
 
     @property
+    def identity(self) -> str:
+        """`<pid>:<nonce>`: enough for another process to find and stop this shell's tree."""
+        return f"{self.pid}:{self._nonce}"
+
+    @property
     def pid(self) -> int | None:
         """The shell's pid (also its session and process group id), None when stopped."""
         return None if self._shell is None or self._shell.closed else self._shell.pid
@@ -405,7 +443,8 @@ class BashSession:
         """Start the shell if it is not running; raises SandboxError when it cannot."""
         if self._shell is not None and not self._shell.closed:
             return
-        shell = _Shell(self.workdir, self._env)
+        # The tag lets a later process recognise this shell as ours (see stop_leftovers).
+        shell = _Shell(self.workdir, {**self._env, SESSION_TAG_VAR: self._nonce})
         self._shell = shell
         self._finalizer = weakref.finalize(self, shell.kill)
         cap = self._capture()

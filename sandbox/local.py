@@ -38,6 +38,12 @@ class LocalSandbox:
         """The underlying shell (for its pid and state; commands go through run())."""
         return self._bash
 
+    @property
+    def identity(self) -> str:
+        """Recorded when the sandbox starts; `stop_leftovers(identity)` cleans up after a
+        crash of the process that owned it."""
+        return self._bash.identity
+
     def start(self) -> None:
         try:
             os.makedirs(self._workdir, exist_ok=True)

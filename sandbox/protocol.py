@@ -43,6 +43,11 @@ class Sandbox(Protocol):
         """Absolute path of the agent's working directory inside the sandbox."""
         ...
 
+    @property
+    def identity(self) -> str:
+        """What a later process needs to find and stop this sandbox after a crash."""
+        ...
+
     def start(self) -> None:
         """Start the shell; raises SandboxError when that is impossible."""
         ...

@@ -42,6 +42,22 @@ class RunStarted(Event, tag="run_started"):
     model: str
 
 
+class SandboxStarted(Event, tag="sandbox_started"):
+    """Which sandbox this process started: after a crash, resume stops what it left."""
+
+    runtime: str
+    identity: str
+
+
+class RunResumed(Event, tag="run_resumed"):
+    """A new process took the run over (after a crash, a signal, a limit or an end)."""
+
+    state: str
+    reason: str
+    torn_bytes: int = 0
+    stopped_leftovers: bool = False
+
+
 class Transition(Event, tag="transition"):
     source: str
     dest: str
@@ -146,6 +162,8 @@ class RunEnded(Event, tag="run_ended"):
 AnyEvent = (
     LogHeader
     | RunStarted
+    | SandboxStarted
+    | RunResumed
     | Transition
     | UserMessage
     | ModelResponse

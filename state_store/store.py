@@ -13,6 +13,7 @@ import fcntl
 import os
 import re
 import secrets as pysecrets
+import signal
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,6 +30,7 @@ LOCK_FILE = "lock"
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _REDACTED = b"****"
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -72,6 +74,9 @@ class RunStore:
         self._lock_fd: int | None = None
         self._seq = 0
         self._encoder = msgspec.json.Encoder()
+        # Filled by `open`: the events already saved, and the bytes of a torn line cut off.
+        self.events: list[AnyEvent] = []
+        self.torn_bytes = 0
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
@@ -96,6 +101,26 @@ class RunStore:
         store.append(LogHeader, schema=SCHEMA_VERSION, run_id=run_id, writer="runhands")
         return store
 
+    @classmethod
+    def open(cls, root: Path, run_id: str, secrets: Iterable[str] = ()) -> RunStore:
+        """Reopen a run to continue it. A torn final line (a crash mid-write) is cut off
+        and reported in `torn_bytes`; any other damage is a StoreError, file untouched."""
+        validate_run_id(run_id)
+        run_dir = root / run_id
+        if not (run_dir / EVENTS_FILE).is_file():
+            raise StoreError(f"no run named {run_id!r} in {root} (`runhands list` shows them)")
+        store = cls(run_dir, secrets)
+        store._lock()
+        log = load_log(run_dir / EVENTS_FILE)
+        store.events = log.events
+        store.torn_bytes = log.torn_bytes
+        fd = os.open(run_dir / EVENTS_FILE, os.O_WRONLY | os.O_APPEND)
+        if log.torn_bytes:
+            os.ftruncate(fd, os.fstat(fd).st_size - log.torn_bytes)
+        store._log_fd = fd
+        store._seq = log.events[-1].seq if log.events else 0
+        return store
+
     def _lock(self) -> None:
         # flock dies with the process, so a crashed run never leaves its lock held.
         fd = os.open(self.run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
@@ -113,9 +138,16 @@ class RunStore:
 
     def append(self, event_type: type[Event], **fields: Any) -> Event:
         """Build the next event (sequence number and time filled in) and write it."""
-        self._seq += 1
-        event = event_type(seq=self._seq, ts=time.time(), **fields)
-        self._write_line(self._redact(self._encoder.encode(event)))
+        event = event_type(seq=self._seq + 1, ts=time.time(), **fields)
+        line = self._redact(self._encoder.encode(event))
+        # A signal between the write and the count would leave a gap or a duplicate
+        # sequence number: hold SIGINT/SIGTERM for these two steps.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            self._write_line(line)
+            self._seq += 1
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         return event
 
     def _write_line(self, data: bytes) -> None:
@@ -157,18 +189,49 @@ class RunStore:
 _event_decoder = msgspec.json.Decoder(AnyEvent)
 
 
-def read_events(path: Path) -> list[AnyEvent]:
-    """Decode an event log; a damaged or too-new line is an error naming file and line."""
+class EventLog(msgspec.Struct):
+    events: list[AnyEvent]
+    # Size of an incomplete final line (no newline: the writer died mid-write), ignored.
+    torn_bytes: int = 0
+
+
+def load_log(path: Path) -> EventLog:
+    """Decode an event log. A torn final line is ignored and reported; a damaged line
+    elsewhere, or a log from a newer schema, is an error naming the file and line."""
+    data = path.read_bytes()
+    torn = 0
+    if data and not data.endswith(b"\n"):
+        torn = len(data) - (data.rfind(b"\n") + 1)
+        data = data[: len(data) - torn]
     events: list[AnyEvent] = []
-    with open(path, "rb") as f:
-        for number, line in enumerate(f, start=1):
-            try:
-                events.append(_event_decoder.decode(line))
-            except msgspec.DecodeError as e:
-                raise StoreError(f"{path}:{number}: damaged event ({e})") from None
-    if events and isinstance(events[0], LogHeader) and events[0].schema > SCHEMA_VERSION:
-        raise StoreError(f"{path}: written by a newer runhands (schema {events[0].schema})")
-    return events
+    for number, line in enumerate(data.splitlines(), start=1):
+        if number == 1:
+            _check_schema(path, line)
+        try:
+            events.append(_event_decoder.decode(line))
+        except msgspec.DecodeError as e:
+            raise StoreError(f"{path}:{number}: damaged event ({e})") from None
+    return EventLog(events=events, torn_bytes=torn)
+
+
+def _check_schema(path: Path, first_line: bytes) -> None:
+    try:
+        schema = msgspec.json.decode(first_line, type=_SchemaOnly).schema
+    except msgspec.DecodeError:
+        return  # not a header: decoding the line reports the damage
+    if schema > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: written by a newer runhands (schema {schema}, this one reads "
+            f"{SCHEMA_VERSION}); upgrade runhands to read it"
+        )
+
+
+class _SchemaOnly(msgspec.Struct):
+    schema: int = 0
+
+
+def read_events(path: Path) -> list[AnyEvent]:
+    return load_log(path).events
 
 
 def load_config(run_dir: Path, config_type: type[S]) -> S:
@@ -182,7 +245,9 @@ def _config_file(config_type: type[S]) -> type:
 
 def read_snapshot(run_dir: Path) -> Snapshot:
     path = run_dir / SNAPSHOT_FILE
+    data = path.read_bytes()
+    _check_schema(path, data)
     try:
-        return msgspec.json.decode(path.read_bytes(), type=Snapshot)
+        return msgspec.json.decode(data, type=Snapshot)
     except msgspec.DecodeError as e:
         raise StoreError(f"{path}: damaged snapshot ({e})") from None

@@ -6,7 +6,8 @@ import msgspec
 
 from controller.outcome import EndReason
 from controller.run_context import Next, PendingCall, RunContext
-from sandbox import CommandResult, SandboxError
+from sandbox import CommandResult, Sandbox, SandboxError
+from sandbox.editor import Editor
 from state_store.events import (
     Action,
     ExecuteBash,
@@ -46,37 +47,46 @@ def run(ctx: RunContext) -> Next:
         _observe(ctx, step, p, outcome)
     counters = ctx.snapshot.counters
     # Only answers where nothing was usable count towards the malformed-call cap.
-    counters.malformed_in_a_row = (
-        counters.malformed_in_a_row + 1 if malformed == len(pending) else 0
-    )
+    all_malformed = bool(pending) and malformed == len(pending)
+    counters.malformed_in_a_row = counters.malformed_in_a_row + 1 if all_malformed else 0
     return Next("observe", f"{len(pending)} tool call(s) done, {malformed} malformed")
 
 
 def _observe(ctx: RunContext, step: int, p: PendingCall, outcome: Outcome) -> None:
-    limit = ctx.config.llm.max_message_chars
-    content = outcome.content
-    if len(content) > limit:
-        half = limit // 2
-        cut = len(content) - 2 * half
-        content = f"{content[:half]}\n[... {cut:,} characters cut ...]\n{content[-half:]}"
     ctx.record(
         Observation,
         step=step,
         tool_call_id=p.call.id,
         tool=p.call.name,
-        content=content,
+        content=clip_observation(outcome.content, ctx.config.llm.max_message_chars),
         error=outcome.error,
         exit_code=outcome.exit_code,
     )
 
 
+def clip_observation(content: str, limit: int) -> str:
+    """An observation cut in the middle to `limit` characters, as the model sees it."""
+    if len(content) <= limit:
+        return content
+    half = limit // 2
+    cut = len(content) - 2 * half
+    return f"{content[:half]}\n[... {cut:,} characters cut ...]\n{content[-half:]}"
+
+
 def execute(ctx: RunContext, args: ToolArgs) -> Outcome:
     """Carry out one validated tool call; SandboxError means the sandbox itself broke."""
+    if isinstance(args, Finish):
+        ctx.finish_message = args.message
+    return run_tool(ctx.sandbox, ctx.editor, args)
+
+
+def run_tool(sandbox: Sandbox, editor: Editor, args: ToolArgs) -> Outcome:
+    """One tool call without a run around it (live runs and `runhands replay` share it)."""
     if isinstance(args, ExecuteBash):
-        result = ctx.sandbox.run(args.command, is_input=args.is_input, timeout=args.timeout)
+        result = sandbox.run(args.command, is_input=args.is_input, timeout=args.timeout)
         return Outcome(format_command_result(result), exit_code=result.exit_code)
     if isinstance(args, StrReplaceEditor):
-        edit = ctx.editor.execute(
+        edit = editor.execute(
             args.command,
             args.path,
             file_text=args.file_text,
@@ -89,7 +99,6 @@ def execute(ctx: RunContext, args: ToolArgs) -> Outcome:
     if isinstance(args, Think):
         return Outcome("Your thought has been logged.")
     if isinstance(args, Finish):
-        ctx.finish_message = args.message
         return Outcome("The task is marked as finished.")
     raise TypeError(f"no executor for {type(args).__name__}")
 

@@ -11,7 +11,8 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterable
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -53,12 +54,20 @@ def error(status: int, retry_after: float | None = None) -> Turn:
     return Turn(status=status, retry_after=retry_after)
 
 
-class ScriptedModel:
-    """Context manager: `with ScriptedModel([...]) as model: model.base_url`."""
+Policy = Callable[[dict[str, Any]], Turn]
 
-    def __init__(self, script: Iterable[Turn], port: int = 0) -> None:
-        self.script = list(script)
+
+class ScriptedModel:
+    """Context manager: `with ScriptedModel([...]) as model: model.base_url`.
+
+    The script is a list of turns played in order, or a policy: a function from the request
+    body to the turn (for runs killed and resumed at arbitrary points)."""
+
+    def __init__(self, script: Iterable[Turn] | Policy, port: int = 0) -> None:
+        self.policy = script if callable(script) else None
+        self.script = [] if callable(script) else list(script)
         self.requests: list[dict[str, Any]] = []
+        self.tag = uuid.uuid4().hex[:6]  # tool-call ids stay unique across servers
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
@@ -80,6 +89,8 @@ class ScriptedModel:
         with self._lock:
             self.requests.append(body)
             index = len(self.requests) - 1
+            if self.policy is not None:
+                return index, self.policy(body)
             return index, self.script[index] if index < len(self.script) else None
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -111,7 +122,7 @@ class ScriptedModel:
                         headers["Retry-After"] = str(turn.retry_after)
                     self._send(turn.status, {"error": {"message": "scripted error"}}, headers)
                     return
-                self._send(200, completion(turn, index, body.get("model", "scripted")))
+                self._send(200, completion(turn, index, body.get("model", "scripted"), model.tag))
 
             def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
                 data = json.dumps(payload).encode()
@@ -126,10 +137,10 @@ class ScriptedModel:
         return Handler
 
 
-def completion(turn: Turn, index: int, model: str) -> dict[str, Any]:
+def completion(turn: Turn, index: int, model: str, tag: str = "") -> dict[str, Any]:
     calls = [
         {
-            "id": f"call_{index}_{i}",
+            "id": f"call_{tag}{index}_{i}",
             "type": "function",
             "function": {
                 "name": name,

@@ -1,0 +1,363 @@
+"""`runhands list` and `runhands inspect`: read saved runs, never change them.
+
+Only the store's files are read (no litellm, no sandbox), so both commands start fast and
+work while a run is going on. Counters come from the snapshot; a run killed before its
+first snapshot is summarized from its events instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+
+from controller.reporting import describe
+from state_store.events import (
+    AnyEvent,
+    ModelResponse,
+    RunEnded,
+    RunResumed,
+    RunStarted,
+    Snapshot,
+    Transition,
+    UserMessage,
+)
+from state_store.store import (
+    EVENTS_FILE,
+    SNAPSHOT_FILE,
+    EventLog,
+    StoreError,
+    load_log,
+    read_snapshot,
+    validate_run_id,
+)
+
+_TASK_WIDTH = 50
+_REASON_WIDTH = 24
+_TASK_LINES = 10  # of a long task shown by `inspect`
+
+
+class RunSummary(msgspec.Struct, kw_only=True):
+    """One run as `list` shows it; times are seconds since the epoch."""
+
+    run_id: str
+    task: str
+    state: str
+    reason: str
+    steps: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    created_at: float
+    updated_at: float
+
+
+class RunReport(msgspec.Struct, kw_only=True):
+    """Everything `inspect --json` prints: the summary, then the store's own events."""
+
+    summary: RunSummary
+    model: str
+    workdir: str
+    # The agent's final message, or in words why the run stopped.
+    message: str
+    duration_s: float
+    # Size of an incomplete last line of the log (the writer died mid-write), ignored.
+    torn_bytes: int
+    transitions: list[Transition]
+    events: list[AnyEvent]
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def summarize(run_dir: Path) -> RunSummary:
+    """Counters from the snapshot; from the events when the run died before its first one."""
+    snapshot = _snapshot_or_none(run_dir)
+    events = [] if snapshot is not None else _log_of(run_dir).events
+    return _summary(run_dir.name, snapshot, events)
+
+
+def _summary(run_id: str, snapshot: Snapshot | None, events: list[AnyEvent]) -> RunSummary:
+    if snapshot is None:
+        return _summary_from_events(run_id, events)
+    c = snapshot.counters
+    return RunSummary(
+        run_id=run_id,
+        task=snapshot.task,
+        state=snapshot.state,
+        reason=snapshot.reason,
+        steps=c.steps,
+        prompt_tokens=c.prompt_tokens,
+        completion_tokens=c.completion_tokens,
+        cost=c.cost,
+        created_at=snapshot.created_at,
+        updated_at=snapshot.updated_at,
+    )
+
+
+def _summary_from_events(run_id: str, events: list[AnyEvent]) -> RunSummary:
+    summary = RunSummary(
+        run_id=run_id,
+        task=next((e.task for e in events if isinstance(e, RunStarted)), ""),
+        state="init",
+        reason="",
+        steps=0,
+        prompt_tokens=0,
+        completion_tokens=0,
+        cost=0.0,
+        created_at=events[0].ts if events else 0.0,
+        updated_at=events[-1].ts if events else 0.0,
+    )
+    for event in events:
+        if isinstance(event, Transition):
+            summary.state = event.dest
+        elif isinstance(event, ModelResponse):
+            summary.steps += 1
+            summary.prompt_tokens += event.prompt_tokens
+            summary.completion_tokens += event.completion_tokens
+            summary.cost += event.cost
+        elif isinstance(event, RunEnded):
+            summary.reason = event.reason
+        elif isinstance(event, RunResumed):
+            summary.reason = ""  # running again: the previous end no longer applies
+    return summary
+
+
+def _snapshot_or_none(run_dir: Path) -> Snapshot | None:
+    if not (run_dir / SNAPSHOT_FILE).exists():
+        return None
+    try:
+        return read_snapshot(run_dir)
+    except OSError as e:
+        raise StoreError(f"cannot read {run_dir / SNAPSHOT_FILE}: {e.strerror}") from None
+
+
+def _log_of(run_dir: Path) -> EventLog:
+    path = run_dir / EVENTS_FILE
+    if not path.exists():
+        return EventLog(events=[])
+    try:
+        return load_log(path)
+    except OSError as e:
+        raise StoreError(f"cannot read {path}: {e.strerror}") from None
+
+
+def _is_run(path: Path) -> bool:
+    return (path / EVENTS_FILE).is_file() or (path / SNAPSHOT_FILE).is_file()
+
+
+def _find_run(root: Path, run_id: str) -> Path:
+    validate_run_id(run_id)
+    run_dir = root / run_id
+    if not _is_run(run_dir):
+        raise StoreError(f"no run named {run_id!r} in {root} (runhands list shows them)")
+    return run_dir
+
+
+# -- list ----------------------------------------------------------------------------------
+
+
+def show_list(root: Path, *, as_json: bool) -> int:
+    runs = list_runs(root)
+    if not runs:
+        # Keep stdout parseable (empty) in JSON mode.
+        print(f"no runs in {root}", file=sys.stderr if as_json else sys.stdout)
+        return 0
+    if as_json:
+        encoder = msgspec.json.Encoder()
+        _write("".join(encoder.encode(run).decode() + "\n" for run in runs))
+        return 0
+    _write(_table(runs))
+    for run in runs:
+        if run.state == "damaged":
+            print(f"runhands: warning: run {run.run_id!r}: {run.reason}", file=sys.stderr)
+    return 0
+
+
+def list_runs(root: Path) -> list[RunSummary]:
+    """Every run under root, newest first; a damaged one is listed as `damaged`."""
+    try:
+        dirs = [d for d in root.iterdir() if d.is_dir() and _is_run(d)]
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        raise StoreError(f"cannot read the state directory {root}: {e.strerror}") from None
+    runs = [_list_entry(d) for d in dirs]
+    runs.sort(key=lambda run: run.updated_at, reverse=True)
+    return runs
+
+
+def _list_entry(run_dir: Path) -> RunSummary:
+    try:
+        summary = summarize(run_dir)
+    except StoreError as e:
+        summary = _damaged(run_dir.name, str(e))
+    if not summary.updated_at:  # nothing dated it (damaged or empty): the files' time
+        summary.updated_at = _mtime(run_dir)
+        summary.created_at = summary.created_at or summary.updated_at
+    return summary
+
+
+def _damaged(run_id: str, error: str) -> RunSummary:
+    return RunSummary(
+        run_id=run_id,
+        task="",
+        state="damaged",
+        reason=error,
+        steps=0,
+        prompt_tokens=0,
+        completion_tokens=0,
+        cost=0.0,
+        created_at=0.0,
+        updated_at=0.0,
+    )
+
+
+def _mtime(run_dir: Path) -> float:
+    paths = (run_dir, run_dir / EVENTS_FILE, run_dir / SNAPSHOT_FILE)
+    return max(path.stat().st_mtime for path in paths if path.exists())
+
+
+def _table(runs: list[RunSummary]) -> str:
+    rows = [("RUN", "STATE", "REASON", "STEPS", "COST", "UPDATED", "TASK")]
+    rows += [
+        (
+            run.run_id,
+            run.state,
+            _one_line(run.reason, _REASON_WIDTH),
+            str(run.steps),
+            f"${run.cost:.4f}",
+            _local_time(run.updated_at, "%Y-%m-%d %H:%M"),
+            _one_line(run.task, _TASK_WIDTH),
+        )
+        for run in runs
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    numeric = {3, 4}  # right-aligned columns
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(width) if i in numeric else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=False))
+        ]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+# -- inspect -------------------------------------------------------------------------------
+
+
+def show_inspect(root: Path, run_id: str, *, as_json: bool) -> int:
+    report = inspect_run(_find_run(root, run_id))
+    if as_json:
+        _write(msgspec.json.encode(report).decode() + "\n")
+    else:
+        _write(_render(report))
+    return 0
+
+
+def inspect_run(run_dir: Path) -> RunReport:
+    """Read a run for `inspect`; a damaged file is a StoreError naming file and line."""
+    snapshot = _snapshot_or_none(run_dir)
+    log = _log_of(run_dir)
+    summary = _summary(run_dir.name, snapshot, log.events)
+    started = next((e for e in log.events if isinstance(e, RunStarted)), None)
+    return RunReport(
+        summary=summary,
+        model=started.model if started else "",
+        workdir=started.workdir if started else "",
+        message=_final_message(log.events) or (snapshot.message if snapshot else ""),
+        duration_s=max(0.0, summary.updated_at - summary.created_at),
+        torn_bytes=log.torn_bytes,
+        transitions=[e for e in log.events if isinstance(e, Transition)],
+        events=log.events,
+    )
+
+
+def _final_message(events: list[AnyEvent]) -> str:
+    """The last session's end message; a resume after it makes it stale."""
+    message = ""
+    for event in events:
+        if isinstance(event, RunEnded):
+            message = event.message
+        elif isinstance(event, RunResumed):
+            message = ""
+    return message
+
+
+def _render(report: RunReport) -> str:
+    lines = _render_summary(report)
+    if report.torn_bytes:
+        lines.append(
+            f"note      the last line of {EVENTS_FILE} is incomplete ({report.torn_bytes} "
+            "bytes: the writer stopped mid-write) and was ignored"
+        )
+    lines += ["", "timeline (seconds since the first event)"]
+    start = report.events[0].ts if report.events else 0.0
+    for event in report.events:
+        text = _timeline_line(event)
+        if text:
+            first, *rest = text.splitlines() or [""]
+            lines.append(f"{event.ts - start:9.2f}  {first}")
+            lines.extend(" " * 11 + line for line in rest)
+    return "\n".join(lines) + "\n"
+
+
+def _render_summary(report: RunReport) -> list[str]:
+    s = report.summary
+    state = f"{s.state} ({s.reason})" if s.reason and s.reason != s.state else s.state
+    tokens = s.prompt_tokens + s.completion_tokens
+    task_lines = s.task.splitlines() or [""]
+    if len(task_lines) > _TASK_LINES:
+        more = len(task_lines) - _TASK_LINES
+        task_lines = [*task_lines[:_TASK_LINES], f"... ({more} more lines)"]
+    fields = [
+        ("run", s.run_id),
+        ("task", "\n          ".join(task_lines)),
+        ("model", report.model),
+        ("workdir", report.workdir),
+        ("state", state),
+        ("message", report.message),
+        ("steps", str(s.steps)),
+        ("tokens", f"{tokens} ({s.prompt_tokens} prompt, {s.completion_tokens} completion)"),
+        ("cost", f"${s.cost:.4f}"),
+        ("duration", f"{report.duration_s:.1f}s"),
+        ("created", _local_time(s.created_at, "%Y-%m-%d %H:%M:%S")),
+        ("updated", _local_time(s.updated_at, "%Y-%m-%d %H:%M:%S")),
+    ]
+    return [f"{name:<9} {value}" for name, value in fields if value]
+
+
+def _timeline_line(event: AnyEvent) -> str | None:
+    """Every transition and resume, then what `run` prints while it goes on."""
+    if isinstance(event, Transition):
+        return f"{event.source} -> {event.dest}: {event.reason}"
+    if isinstance(event, RunResumed):
+        return f"resumed in state {event.state}: {event.reason}"
+    if isinstance(event, UserMessage) and event.origin != "task":
+        return f"user ({event.origin}): {_one_line(event.content, 100)}"
+    return describe(event)
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _one_line(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
+
+
+def _local_time(ts: float, fmt: str) -> str:
+    return time.strftime(fmt, time.localtime(ts)) if ts else "-"
+
+
+def _write(text: str) -> None:
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `runhands inspect X | head`: the reader left; stop quietly, not with a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
