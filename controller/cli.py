@@ -130,6 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("source", metavar="RUN|TRAJECTORY.json", help="run id or file")
     replay.add_argument("--json", action="store_true", help="the comparison as JSON lines")
+    replay.add_argument(
+        "--continue",
+        dest="continue_run",
+        action="store_true",
+        help="replay into a new run, then hand it to the model (OpenHands' replay)",
+    )
+    replay.add_argument("-n", "--name", metavar="NAME", help="with --continue: the new run id")
+    replay.add_argument(
+        "-t", "--task", metavar="TEXT", help="with --continue: the task (default: the recorded one)"
+    )
     _add_config_options(replay)
 
     trajectory = sub.add_parser(
@@ -183,6 +193,13 @@ def read_task(args: argparse.Namespace) -> str:
     return task.strip()
 
 
+def _optional_task(args: argparse.Namespace) -> str | None:
+    try:
+        return read_task(args)
+    except ValueError:  # nothing on stdin: the recorded task will do
+        return None
+
+
 def _reason(error: Exception) -> str:
     return getattr(error, "strerror", None) or str(error)
 
@@ -216,12 +233,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.agent_cls and args.agent_cls not in _AGENTS:
         _fail(f"unknown agent class {args.agent_cls!r}; available: {', '.join(_AGENTS)}")
     try:
-        task = read_task(args)
         loaded = _load(args)
+        replay_source = loaded.config.core.replay_trajectory_path
+        # Replaying a trajectory first (OpenHands' replay_trajectory_path): its task is the
+        # default, so -t/-f/stdin become optional.
+        explicit = args.task is not None or args.file
+        task = read_task(args) if explicit or not replay_source else _optional_task(args)
         # Provider keys in .env (e.g. ANTHROPIC_API_KEY) must reach litellm too.
         os.environ.update(dotenv_environment(os.getcwd()))
         _install_signal_handlers()
-        return start_run(loaded, task, run_id=args.name, json_lines=args.json)
+        return start_run(
+            loaded, task, run_id=args.name, json_lines=args.json, replay_source=replay_source
+        )
     except (ValueError, ConfigError, UsageError) as e:
         _fail(str(e))
 
@@ -283,10 +306,28 @@ def cmd_trajectory(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from controller.replay import replay
 
+    if args.continue_run:
+        return _continue_replay(args)
+
     def go() -> int:
+        _install_signal_handlers()
         return replay(args.source, _load(args), as_json=args.json)
 
     return _guarded(go)
+
+
+def _continue_replay(args: argparse.Namespace) -> int:
+    from controller.runner import UsageError, start_run
+
+    try:
+        loaded = _load(args)
+        os.environ.update(dotenv_environment(os.getcwd()))
+        _install_signal_handlers()
+        return start_run(
+            loaded, args.task, run_id=args.name, json_lines=args.json, replay_source=args.source
+        )
+    except (ConfigError, UsageError) as e:
+        _fail(str(e))
 
 
 def _guarded(action: Callable[[], int]) -> int:

@@ -13,6 +13,7 @@ from controller.config import AppConfig
 from controller.history import Message, to_message
 from controller.model_client import ModelClient
 from controller.reporting import Reporter
+from controller.trajectory import RecordedStep
 from sandbox import Sandbox
 from sandbox.editor import Editor
 from state_store.events import Event, Snapshot, ToolArgs, ToolCall
@@ -51,6 +52,8 @@ class RunContext:
     finish_message: str | None = None
     # Set by planning when the model answered with text only: observing replies "continue".
     answered_without_action: bool = False
+    # Recorded actions init carries out before the model takes over (already relocated).
+    replay_steps: list[RecordedStep] = field(default_factory=list)
     tools: list[dict[str, Any]] = field(default_factory=list)
 
     @property

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import msgspec
+
 from controller.config import AppConfig, LoadedConfig, is_secret_name, public_config
 from controller.history import build_messages
 from controller.machine import AgentMachine
@@ -17,6 +19,7 @@ from controller.prompts import system_prompt
 from controller.reporting import Reporter
 from controller.run_context import RunContext
 from controller.tools import tool_specs
+from controller.trajectory import RecordedStep
 from controller.volumes import VolumeError, parse_volumes, workspace_host_path
 from sandbox.editor import Editor
 from sandbox.local import LocalSandbox
@@ -30,8 +33,6 @@ _KEYLESS_PROVIDERS = {"ollama", "ollama_chat", "lm_studio", "llamafile", "vllm",
 # Settings accepted for OpenHands compatibility whose feature is not built yet: a value
 # set for them is named on stderr rather than silently dropped.
 NOT_YET_USED = (
-    "core.save_trajectory_path",
-    "core.replay_trajectory_path",
     "core.max_runtime_seconds",
     "llm.max_input_tokens",
     "sandbox.user_id",
@@ -99,12 +100,15 @@ def sandbox_environment(secrets: list[str]) -> dict[str, str]:
 
 def start_run(
     loaded: LoadedConfig,
-    task: str,
+    task: str | None,
     *,
     run_id: str | None,
     json_lines: bool,
+    replay_source: str | None = None,
 ) -> int:
-    """Run a new task to its end; returns the process exit code."""
+    """Run a new task to its end; returns the process exit code. With `replay_source` (a
+    run or trajectory), its recorded actions are carried out first, then the model takes
+    over; the task defaults to the recorded one."""
     config = loaded.config
     if config.core.runtime != "local":
         raise UsageError(
@@ -112,6 +116,11 @@ def start_run(
         )
     check_model(config, dict(os.environ))
     workdir = resolve_workdir(config)
+    steps: list[RecordedStep] = []
+    if replay_source:
+        task, steps = _recorded(loaded, replay_source, task, workdir)
+    if not task:
+        raise UsageError("no task: give -t TEXT, -f FILE, or pipe the task on stdin")
     secrets = secrets_of(config)
     root = Path(config.core.file_store_path).expanduser()
     try:
@@ -126,6 +135,7 @@ def start_run(
     )
 
     def begin(ctx: RunContext, machine: AgentMachine) -> None:
+        ctx.replay_steps = steps
         reporter.info(f"runhands: run {store.run_id} (state in {store.run_dir})")
         ctx.record(
             RunStarted,
@@ -139,6 +149,25 @@ def start_run(
         ctx.save_snapshot()
 
     return drive(config, store, reporter, snapshot, workdir, begin)
+
+
+def _recorded(
+    loaded: LoadedConfig, source: str, task: str | None, workdir: str
+) -> tuple[str, list[RecordedStep]]:
+    """The task and the steps to replay, moved to this run's working directory."""
+    from controller.replay import load_recording, relocate
+
+    root = Path(loaded.config.core.file_store_path).expanduser()
+    try:
+        recording = load_recording(source, root)
+    except (ValueError, StoreError) as e:
+        raise UsageError(str(e)) from None
+    recorded_dir = recording.workdir or loaded.config.core.workspace_mount_path_in_sandbox
+    steps = [
+        msgspec.structs.replace(step, args=relocate(step.args, recorded_dir, workdir))
+        for step in recording.steps
+    ]
+    return task or recording.task, steps
 
 
 def make_reporter(loaded: LoadedConfig, json_lines: bool) -> Reporter:
@@ -218,10 +247,26 @@ def _end(ctx: RunContext, interrupted: bool, duration: float) -> int:
         duration_s=round(duration, 3),
     )
     ctx.save_snapshot()
+    _save_trajectory(ctx)
     ctx.store.close()
     if reason in _RESUMABLE:
         ctx.reporter.info(f"runhands: continue with: runhands resume {snapshot.run_id}")
     return exit_code
+
+
+def _save_trajectory(ctx: RunContext) -> None:
+    """[core] save_trajectory_path: the run in OpenHands' trajectory shape, at every end."""
+    path = ctx.config.core.save_trajectory_path
+    if not path:
+        return
+    from controller.trajectory import save_trajectory
+
+    try:
+        written = save_trajectory(path, ctx.store.read_events(), secrets=secrets_of(ctx.config))
+    except ValueError as e:
+        ctx.reporter.info(f"runhands: warning: trajectory not saved: {e}")
+        return
+    ctx.reporter.info(f"runhands: trajectory saved to {written}")
 
 
 def _not_yet_used(loaded: LoadedConfig) -> list[str]:

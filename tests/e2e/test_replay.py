@@ -115,3 +115,36 @@ def test_exporting_an_unknown_run_is_exit_code_2(cli: Cli) -> None:
     result = cli.run("trajectory", "nope")
     assert result.returncode == 2
     assert "no run named 'nope'" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_replay_continue_hands_the_replayed_run_to_the_model(cli: Cli, scripted) -> None:
+    record(cli, scripted)
+    fresh = fresh_dir(cli)
+    model = scripted([bash("cat data.txt > copy.txt"), finish("copied")])
+    result = cli.run("replay", "r", "--continue", "-n", "cont", "-d", str(fresh), model=model)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "copied"
+    assert (fresh / "copy.txt").read_text() == "one\n"
+    # The model's first view holds the recorded task and the four replayed calls with
+    # their fresh observations (the recorded finish is not replayed).
+    first = model.requests[0]["messages"]
+    assert first[1]["content"] == "write data.txt"
+    replayed = [m for m in first if m["role"] == "tool"]
+    assert len(replayed) == 4 and replayed[1]["content"].startswith("one\n")
+
+
+def test_replay_trajectory_path_on_run_and_save_trajectory_path(cli: Cli, scripted) -> None:
+    record(cli, scripted)
+    assert cli.run("trajectory", "r", "-o", str(cli.home / "t.json")).returncode == 0
+    fresh = fresh_dir(cli)
+    model = scripted([finish("nothing more")])
+    env = {
+        "REPLAY_TRAJECTORY_PATH": str(cli.home / "t.json"),
+        "SAVE_TRAJECTORY_PATH": str(cli.home / "out.json"),
+    }
+    result = cli.run("run", "-n", "again", "-d", str(fresh), model=model, env=env)
+    assert result.returncode == 0, result.stderr
+    assert (fresh / "data.txt").read_text() == "one\n"
+    saved = json.loads((cli.home / "out.json").read_text())
+    actions = [e.get("action") for e in saved if "action" in e]
+    assert actions[0] == "message" and actions.count("run") == 3 and actions[-1] == "finish"
