@@ -76,3 +76,11 @@ def test_seed_task_replays_offline_from_the_cassette(
     # Priced from litellm's bundled cost map (gpt-4o-mini is in it): no override set.
     assert 0 < counters.cost < 0.001
     assert TEST_API_KEY not in CASSETTE.read_text()
+
+    # Deterministic replay: the cassette's run, re-executed in a fresh directory without the
+    # model, gives the same observations.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    capsys.readouterr()
+    assert main(["replay", "cassette", "-d", str(fresh)]) == 0, capsys.readouterr().err
+    assert "replay matched: 2/2" in capsys.readouterr().err

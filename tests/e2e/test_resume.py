@@ -235,3 +235,16 @@ def test_actions_are_never_duplicated_by_resume(cli: Cli, scripted) -> None:
         e.args.command for e in events if isinstance(e, Action) and hasattr(e.args, "command")
     ]
     assert len(commands) == len(set(commands))  # every file made by exactly one command
+
+
+def test_a_second_signal_stops_at_once_and_the_store_still_loads(cli: Cli, scripted) -> None:
+    model = scripted(files_policy(cli.workspace))
+    proc = start(cli, model, "run", "-n", "twice", "-t", "make f1..f4")
+    wait_for_lines(cli.state_dir / "twice" / "events.jsonl", 10, proc)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    result = cli.run("resume", "twice", model=model)
+    assert result.returncode == 0, result.stderr
+    assert_log_is_whole(cli.state_dir / "twice")
