@@ -26,17 +26,21 @@ from sandbox.bash_session import stop_leftovers
 from state_store.events import (
     Action,
     AnyEvent,
-    Counters,
     ModelResponse,
     Observation,
     RunResumed,
     RunStarted,
     SandboxStarted,
     Snapshot,
-    Transition,
     UserMessage,
 )
-from state_store.store import RunStore, StoreError, load_config, read_snapshot
+from state_store.store import (
+    RunStore,
+    StoreError,
+    load_config,
+    read_snapshot,
+    snapshot_from_events,
+)
 
 INTERRUPTED_ACTION = (
     "This action was interrupted: runhands stopped (crash or signal) before its result was "
@@ -97,45 +101,16 @@ def resume_run(
 
 
 def rebuild_snapshot(store: RunStore) -> Snapshot:
-    """The snapshot as the log says it should be (the saved one may lag by a step)."""
-    events = store.events
-    started = _run_started(events)
+    """The snapshot as the log says it should be, with the streak counters (not in the log)
+    from the saved snapshot: a lagging one is close enough for them."""
+    snapshot = snapshot_from_events(store.run_id, store.events)
     try:
         saved = read_snapshot(store.run_dir)
     except FileNotFoundError:
-        saved = None
-    moves = [e for e in events if isinstance(e, Transition)]
-    state = moves[-1].dest if moves else "init"
-    last_end = moves[-1].reason if moves and state in TERMINAL else ""
-    return Snapshot(
-        run_id=store.run_id,
-        task=started.task,
-        state=state,
-        last_seq=store.last_seq,
-        created_at=started.ts,
-        updated_at=events[-1].ts,
-        counters=_counters(events, saved),
-        reason=(saved.reason if saved and saved.state == state else "") or _reason_of(state),
-        message=last_end,
-    )
-
-
-def _counters(events: list[AnyEvent], saved: Snapshot | None) -> Counters:
-    responses = [e for e in events if isinstance(e, ModelResponse)]
-    counters = Counters(
-        steps=len(responses),
-        prompt_tokens=sum(e.prompt_tokens for e in responses),
-        completion_tokens=sum(e.completion_tokens for e in responses),
-        cost=sum(e.cost for e in responses),
-    )
-    if saved is not None:  # streaks are not in the log; a lagging snapshot is close enough
-        counters.malformed_in_a_row = saved.counters.malformed_in_a_row
-        counters.no_action_in_a_row = saved.counters.no_action_in_a_row
-    return counters
-
-
-def _reason_of(state: str) -> str:
-    return EndReason.FINISHED if state == "finished" else ""
+        return snapshot
+    snapshot.counters.malformed_in_a_row = saved.counters.malformed_in_a_row
+    snapshot.counters.no_action_in_a_row = saved.counters.no_action_in_a_row
+    return snapshot
 
 
 def _run_started(events: list[AnyEvent]) -> RunStarted:

@@ -17,7 +17,6 @@ import msgspec
 from controller.reporting import describe
 from state_store.events import (
     AnyEvent,
-    ModelResponse,
     RunEnded,
     RunResumed,
     RunStarted,
@@ -32,6 +31,7 @@ from state_store.store import (
     StoreError,
     load_log,
     read_snapshot,
+    snapshot_from_events,
     validate_run_id,
 )
 
@@ -81,8 +81,8 @@ def summarize(run_dir: Path) -> RunSummary:
 
 
 def _summary(run_id: str, snapshot: Snapshot | None, events: list[AnyEvent]) -> RunSummary:
-    if snapshot is None:
-        return _summary_from_events(run_id, events)
+    if snapshot is None:  # killed before its first snapshot: the log says it all
+        snapshot = snapshot_from_events(run_id, events)
     c = snapshot.counters
     return RunSummary(
         run_id=run_id,
@@ -96,34 +96,6 @@ def _summary(run_id: str, snapshot: Snapshot | None, events: list[AnyEvent]) -> 
         created_at=snapshot.created_at,
         updated_at=snapshot.updated_at,
     )
-
-
-def _summary_from_events(run_id: str, events: list[AnyEvent]) -> RunSummary:
-    summary = RunSummary(
-        run_id=run_id,
-        task=next((e.task for e in events if isinstance(e, RunStarted)), ""),
-        state="init",
-        reason="",
-        steps=0,
-        prompt_tokens=0,
-        completion_tokens=0,
-        cost=0.0,
-        created_at=events[0].ts if events else 0.0,
-        updated_at=events[-1].ts if events else 0.0,
-    )
-    for event in events:
-        if isinstance(event, Transition):
-            summary.state = event.dest
-        elif isinstance(event, ModelResponse):
-            summary.steps += 1
-            summary.prompt_tokens += event.prompt_tokens
-            summary.completion_tokens += event.completion_tokens
-            summary.cost += event.cost
-        elif isinstance(event, RunEnded):
-            summary.reason = event.reason
-        elif isinstance(event, RunResumed):
-            summary.reason = ""  # running again: the previous end no longer applies
-    return summary
 
 
 def _snapshot_or_none(run_dir: Path) -> Snapshot | None:

@@ -21,7 +21,18 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from state_store.events import SCHEMA_VERSION, AnyEvent, Event, LogHeader, Snapshot
+from state_store.events import (
+    SCHEMA_VERSION,
+    AnyEvent,
+    Event,
+    LogHeader,
+    ModelResponse,
+    RunEnded,
+    RunResumed,
+    RunStarted,
+    Snapshot,
+    Transition,
+)
 
 EVENTS_FILE = "events.jsonl"
 SNAPSHOT_FILE = "snapshot.json"
@@ -251,3 +262,30 @@ def read_snapshot(run_dir: Path) -> Snapshot:
         return msgspec.json.decode(data, type=Snapshot)
     except msgspec.DecodeError as e:
         raise StoreError(f"{path}: damaged snapshot ({e})") from None
+
+
+def snapshot_from_events(run_id: str, events: list[AnyEvent]) -> Snapshot:
+    """What the snapshot says according to the log, which is the truth: the saved snapshot
+    may lag it by the step in progress, or be missing after an early crash."""
+    first, last = (events[0].ts, events[-1].ts) if events else (0.0, 0.0)
+    snapshot = Snapshot(
+        run_id=run_id, task="", state="init", last_seq=0, created_at=first, updated_at=last
+    )
+    counters = snapshot.counters
+    for event in events:
+        snapshot.last_seq = event.seq
+        if isinstance(event, RunStarted):
+            snapshot.task, snapshot.created_at = event.task, event.ts
+        elif isinstance(event, Transition):
+            snapshot.state = event.dest
+            snapshot.message = event.reason
+        elif isinstance(event, ModelResponse):
+            counters.steps += 1
+            counters.prompt_tokens += event.prompt_tokens
+            counters.completion_tokens += event.completion_tokens
+            counters.cost += event.cost
+        elif isinstance(event, RunEnded):
+            snapshot.reason, snapshot.message = event.reason, event.message
+        elif isinstance(event, RunResumed):
+            snapshot.reason = snapshot.message = ""  # running again: the old end is over
+    return snapshot
