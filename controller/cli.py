@@ -149,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     trajectory.add_argument("-o", "--output", metavar="PATH", help="file (default: stdout)")
     _add_config_options(trajectory)
 
+    gc = sub.add_parser(
+        "gc",
+        help="remove containers left behind by runs that crashed or were killed",
+        description="Remove the containers runhands created for runs that are no longer "
+        "running (never a container runhands did not create, nor one a run keeps alive).",
+    )
+    _add_config_options(gc)
+
     config = sub.add_parser(
         "config",
         help="print the effective configuration and where each value comes from",
@@ -330,6 +338,21 @@ def _continue_replay(args: argparse.Namespace) -> int:
         _fail(str(e))
 
 
+def cmd_gc(args: argparse.Namespace) -> int:
+    from controller.cleanup import collect_garbage
+
+    root = _state_root(args)
+    try:
+        removed = collect_garbage(root)
+    except Exception as e:  # the engine is unreachable: say so, one line
+        print(f"runhands: error: cannot reach the Docker engine: {e}", file=sys.stderr)
+        return ExitCode.SANDBOX
+    for name in removed:
+        print(name)
+    print(f"runhands: removed {len(removed)} leftover container(s)", file=sys.stderr)
+    return 0
+
+
 def _guarded(action: Callable[[], int]) -> int:
     """Readers and replay: a bad run id or a damaged store is a one-line error, exit 2."""
     from state_store.store import StoreError
@@ -347,6 +370,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "inspect": cmd_inspect,
     "replay": cmd_replay,
     "trajectory": cmd_trajectory,
+    "gc": cmd_gc,
     "config": cmd_config,
 }
 

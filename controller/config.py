@@ -89,6 +89,9 @@ class SandboxConfig(msgspec.Struct, kw_only=True):
     keep_runtime_alive: bool = False
     runtime_startup_env_vars: dict[str, str] = {}
     network_mode: str | None = None
+    # Ours, for the docker runtime: container limits, e.g. memory_limit = "2g", cpus = 1.5.
+    memory_limit: str | None = None
+    cpus: Annotated[float, msgspec.Meta(gt=0)] | None = None
     # Ours: seconds without new output before execute_bash returns what it has so far.
     soft_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from controller.cleanup import remove_run_containers
 from controller.config import AppConfig, LoadedConfig, overlay_config
 from controller.machine import TERMINAL, AgentMachine
 from controller.outcome import EndReason
@@ -76,7 +77,7 @@ def resume_run(
 
     def prepare(ctx: RunContext, machine: AgentMachine) -> None:
         reporter.info(f"runhands: resuming run {run_id} from {snapshot.state}")
-        leftovers = _stop_leftovers(store.events)
+        leftovers = _stop_leftovers(store.events, config, run_id)
         ctx.record(
             RunResumed,
             state=snapshot.state,
@@ -97,7 +98,9 @@ def resume_run(
             return
         ctx.save_snapshot()
 
-    return drive(config, store, reporter, snapshot, started.workdir, prepare)
+    return drive(
+        config, store, reporter, snapshot, started.host_workdir or started.workdir, prepare
+    )
 
 
 def rebuild_snapshot(store: RunStore) -> Snapshot:
@@ -140,12 +143,16 @@ def _check_resumable(snapshot: Snapshot, config: AppConfig, instruction: str | N
         )
 
 
-def _stop_leftovers(events: list[AnyEvent]) -> bool:
-    """Stop every sandbox an earlier process of this run started and left behind."""
+def _stop_leftovers(events: list[AnyEvent], config: AppConfig, run_id: str) -> bool:
+    """Stop what earlier processes of this run started and left behind: their local shells,
+    and their containers unless the run keeps its container alive (then it is reattached)."""
+    started = [e for e in events if isinstance(e, SandboxStarted)]
     stopped = False
-    for event in events:
-        if isinstance(event, SandboxStarted) and event.runtime == "local":
+    for event in started:
+        if event.runtime == "local":
             stopped = stop_leftovers(event.identity) or stopped
+    if any(e.runtime == "docker" for e in started) and not config.sandbox.keep_runtime_alive:
+        stopped = bool(remove_run_containers(run_id)) or stopped
     return stopped
 
 

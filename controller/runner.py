@@ -18,11 +18,16 @@ from controller.outcome import EXIT_CODES, EndReason
 from controller.prompts import system_prompt
 from controller.reporting import Reporter
 from controller.run_context import RunContext
+from controller.sandbox_factory import (
+    SandboxConfigError,
+    agent_workdir,
+    check_docker_settings,
+    make_sandbox,
+)
 from controller.tools import tool_specs
 from controller.trajectory import RecordedStep
 from controller.volumes import VolumeError, parse_volumes, workspace_host_path
 from sandbox.editor import Editor
-from sandbox.local import LocalSandbox
 from state_store.events import RunEnded, RunStarted, Snapshot, UserMessage
 from state_store.store import RunStore, StoreError, new_run_id
 
@@ -32,15 +37,17 @@ _KEYLESS_PROVIDERS = {"ollama", "ollama_chat", "lm_studio", "llamafile", "vllm",
 
 # Settings accepted for OpenHands compatibility whose feature is not built yet: a value
 # set for them is named on stderr rather than silently dropped.
-NOT_YET_USED = (
-    "core.max_runtime_seconds",
-    "llm.max_input_tokens",
+NOT_YET_USED = ("core.max_runtime_seconds", "llm.max_input_tokens")
+# Settings only the docker runtime uses: named on stderr when set for a local run.
+DOCKER_ONLY = (
     "sandbox.user_id",
     "sandbox.base_container_image",
     "sandbox.runtime_container_image",
     "sandbox.keep_runtime_alive",
     "sandbox.runtime_startup_env_vars",
     "sandbox.network_mode",
+    "sandbox.memory_limit",
+    "sandbox.cpus",
 )
 
 
@@ -110,12 +117,13 @@ def start_run(
     run or trajectory), its recorded actions are carried out first, then the model takes
     over; the task defaults to the recorded one."""
     config = loaded.config
-    if config.core.runtime != "local":
-        raise UsageError(
-            f"runtime {config.core.runtime!r} is not available yet; use --runtime local"
-        )
     check_model(config, dict(os.environ))
-    workdir = resolve_workdir(config)
+    host_workdir = resolve_workdir(config)
+    try:
+        check_docker_settings(config)
+    except SandboxConfigError as e:
+        raise UsageError(str(e)) from None
+    workdir = agent_workdir(config, host_workdir)
     steps: list[RecordedStep] = []
     if replay_source:
         task, steps = _recorded(loaded, replay_source, task, workdir)
@@ -142,13 +150,14 @@ def start_run(
             run_id=store.run_id,
             task=task,
             workdir=workdir,
+            host_workdir=host_workdir,
             runtime=config.core.runtime,
             model=config.llm.model,
         )
         ctx.record(UserMessage, content=task, origin="task")
         ctx.save_snapshot()
 
-    return drive(config, store, reporter, snapshot, workdir, begin)
+    return drive(config, store, reporter, snapshot, host_workdir, begin)
 
 
 def _recorded(
@@ -187,20 +196,15 @@ def drive(
     store: RunStore,
     reporter: Reporter,
     snapshot: Snapshot,
-    workdir: str,
+    host_workdir: str,
     prepare: Callable[[RunContext, AgentMachine], None],
 ) -> int:
     """Build the run's context, let `prepare` record how it (re)starts, run the machine to
     its end, and record that end. Returns the exit code."""
     started = time.monotonic()
-    sandbox = LocalSandbox(
-        workdir,
-        soft_timeout=config.sandbox.soft_timeout,
-        # [sandbox] timeout: the longest one execute_bash call waits for a command that
-        # keeps printing; the command goes on, and the model may wait for more.
-        max_wait=config.sandbox.timeout,
-        env=sandbox_environment(secrets_of(config)),
-    )
+    env = sandbox_environment(secrets_of(config))
+    sandbox = make_sandbox(config, store.run_id, host_workdir, env)
+    workdir = agent_workdir(config, host_workdir)
     with ThreadPoolExecutor(max_workers=1) as pool:
         ctx = RunContext(
             config=config,
@@ -270,10 +274,15 @@ def _save_trajectory(ctx: RunContext) -> None:
 
 
 def _not_yet_used(loaded: LoadedConfig) -> list[str]:
-    chosen = [key for key in NOT_YET_USED if loaded.sources.get(key, "default") != "default"]
-    if not chosen:
-        return []
-    return [f"not supported yet with the local runtime, ignored: {', '.join(chosen)}"]
+    def chosen(keys: tuple[str, ...]) -> list[str]:
+        return [key for key in keys if loaded.sources.get(key, "default") != "default"]
+
+    warnings = []
+    if later := chosen(NOT_YET_USED):
+        warnings.append(f"not supported yet, ignored: {', '.join(later)}")
+    if loaded.config.core.runtime == "local" and (docker := chosen(DOCKER_ONLY)):
+        warnings.append(f"used only by the docker runtime, ignored: {', '.join(docker)}")
+    return warnings
 
 
 def _make_client(config: AppConfig) -> ModelClient:

@@ -37,9 +37,10 @@ class LogHeader(Event, tag="header"):
 class RunStarted(Event, tag="run_started"):
     run_id: str
     task: str
-    workdir: str
+    workdir: str  # where the agent works (in a container: the workspace mount point)
     runtime: str
     model: str
+    host_workdir: str = ""  # the host directory behind it (resume mounts it again)
 
 
 class SandboxStarted(Event, tag="sandbox_started"):

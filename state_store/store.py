@@ -245,6 +245,21 @@ def read_events(path: Path) -> list[AnyEvent]:
     return load_log(path).events
 
 
+def is_active(run_dir: Path) -> bool:
+    """True while some process holds the run's lock (is driving it)."""
+    try:
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases the lock if we took it
+    return False
+
+
 def load_config(run_dir: Path, config_type: type[S]) -> S:
     data = (run_dir / CONFIG_FILE).read_bytes()
     return msgspec.json.decode(data, type=_config_file(config_type)).config

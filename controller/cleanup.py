@@ -1,0 +1,55 @@
+"""`runhands gc`: remove the containers runhands left behind (crashes, kills).
+
+Only containers labelled by runhands are considered, and only those whose run is not being
+driven right now (its lock is free) and does not keep its container on purpose.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from controller.config import AppConfig
+from state_store.store import StoreError, is_active, load_config, validate_run_id
+
+
+def _client():  # the docker SDK is only imported when containers are involved
+    import docker
+
+    return docker.from_env()
+
+
+def remove_run_containers(run_id: str) -> list[str]:
+    """Remove one run's containers; [] when there are none or no engine answers."""
+    from sandbox.docker import remove_leftovers
+
+    try:
+        return remove_leftovers(_client(), run_id)
+    except Exception:  # no engine: nothing of ours can be running there either
+        return []
+
+
+def collect_garbage(root: Path) -> list[str]:
+    """Remove the leftover containers of every run that is not active; their names."""
+    from sandbox.docker import managed_run_ids, remove_leftovers
+
+    client = _client()
+    removed: list[str] = []
+    for run_id in managed_run_ids(client):
+        if _in_use(root, run_id):
+            continue
+        removed += remove_leftovers(client, run_id)
+    return removed
+
+
+def _in_use(root: Path, run_id: str) -> bool:
+    """Driven right now, or kept alive on purpose for a later resume."""
+    try:
+        run_dir = root / validate_run_id(run_id)
+    except StoreError:
+        return False
+    if is_active(run_dir):
+        return True
+    try:
+        return load_config(run_dir, AppConfig).sandbox.keep_runtime_alive
+    except (OSError, ValueError):
+        return False
