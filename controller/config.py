@@ -96,6 +96,32 @@ class SandboxConfig(msgspec.Struct, kw_only=True):
     soft_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
 
 
+# OpenHands' condenser types, each mapped to what runhands does with it.
+CONDENSER_TYPES = {
+    "llm": "llm",
+    "llm_attention": "llm",
+    "structured": "llm",
+    "window": "window",
+    "recent": "window",
+    "amortized": "window",
+    "observation_masking": "window",
+    "noop": "noop",
+}
+
+
+class CondenserConfig(msgspec.Struct, kw_only=True):
+    """`[condenser]`: how a history too long for the model's window is shortened."""
+
+    # "llm": the forgotten middle is replaced by the model's summary; "window": dropped.
+    type: Literal[tuple(CONDENSER_TYPES)] = "llm"  # type: ignore[valid-type]
+    # Messages after the system prompt always kept (the task).
+    keep_first: Annotated[int, msgspec.Meta(ge=1)] = 1
+    # Also condense when the model's view holds more messages than this.
+    max_size: Annotated[int, msgspec.Meta(ge=4)] | None = None
+    # A named [llm.NAME] section for summaries (default: the run's model).
+    llm_config: str | None = None
+
+
 class AppConfig(msgspec.Struct, kw_only=True):
     """The whole effective configuration."""
 
@@ -103,6 +129,7 @@ class AppConfig(msgspec.Struct, kw_only=True):
     llm: LLMConfig = msgspec.field(default_factory=LLMConfig)
     agent: AgentConfig = msgspec.field(default_factory=AgentConfig)
     sandbox: SandboxConfig = msgspec.field(default_factory=SandboxConfig)
+    condenser: CondenserConfig = msgspec.field(default_factory=CondenserConfig)
     # Named `[llm.NAME]` sections, each already merged over `[llm]` from the config files.
     llm_configs: dict[str, LLMConfig] = {}
 
@@ -133,8 +160,15 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
     "llm": LLMConfig,
     "agent": AgentConfig,
     "sandbox": SandboxConfig,
+    "condenser": CondenserConfig,
 }
-_ENV_PREFIXES = {"core": "", "llm": "LLM_", "agent": "AGENT_", "sandbox": "SANDBOX_"}
+_ENV_PREFIXES = {
+    "core": "",
+    "llm": "LLM_",
+    "agent": "AGENT_",
+    "sandbox": "SANDBOX_",
+    "condenser": "CONDENSER_",
+}
 
 # Optional CLI flag names (argparse dests) and the settings they set.
 FLAG_KEYS: dict[str, str] = {
@@ -162,7 +196,7 @@ def _names(text: str) -> frozenset[str]:
 # openhands_config.py / older app_config.py, llm_config.py, agent_config.py,
 # sandbox_config.py, the known_sections list in utils.py) and config.template.toml.
 OPENHANDS_ONLY_SECTIONS = frozenset(
-    {"security", "extended", "condenser", "mcp", "kubernetes", "model_routing", "offload", "cli"}
+    {"security", "extended", "mcp", "kubernetes", "model_routing", "offload", "cli"}
 )
 OPENHANDS_ONLY_KEYS: dict[str, frozenset[str]] = {
     "core": _names(
@@ -207,6 +241,11 @@ OPENHANDS_ONLY_KEYS: dict[str, frozenset[str]] = {
         platform close_delay remote_runtime_resource_factor enable_gpu
         gpu_base_container_image docker_runtime_kwargs selected_repo trusted_dirs
         vscode_port cuda_visible_devices
+        """
+    ),
+    "condenser": _names(
+        """
+        max_event_length attention_window max_events summary_max_length
         """
     ),
 }
@@ -610,6 +649,7 @@ def load_config(
         llm=LLMConfig(**_section(values, "llm")),
         agent=AgentConfig(**_section(values, "agent")),
         sandbox=SandboxConfig(**_section(values, "sandbox")),
+        condenser=CondenserConfig(**_section(values, "condenser")),
         llm_configs=named_llms,
     )
     sources = {k: s.source for k, s in values.items()} | named_sources

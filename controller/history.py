@@ -1,13 +1,19 @@
-"""The model's view of a run, rebuilt from its events (live, and the same way on resume)."""
+"""The model's view of a run, rebuilt from its events (live, and the same way on resume).
+
+A `Condensation` event shortens the view: the events it forgets are left out and its
+summary (if any) stands in their place. The latest condensation defines the view.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
-from state_store.events import Event, ModelResponse, Observation, UserMessage
+from state_store.events import Condensation, Event, ModelResponse, Observation, UserMessage
 
 Message = dict[str, Any]  # the chat-completions wire format litellm takes
+
+SUMMARY_INTRO = "Summary of the earlier steps of this task (older history was condensed):\n\n"
 
 
 def to_message(event: Event) -> Message | None:
@@ -36,10 +42,29 @@ def to_message(event: Event) -> Message | None:
     return None
 
 
-def build_messages(system_prompt: str, events: Iterable[Event]) -> list[Message]:
+def summary_message(summary: str) -> Message:
+    return {"role": "user", "content": SUMMARY_INTRO + summary}
+
+
+def build_messages(system_prompt: str, events: Sequence[Event]) -> list[Message]:
     messages: list[Message] = [{"role": "system", "content": system_prompt}]
+    condensation = latest_condensation(events)
+    summary_due = condensation is not None and condensation.summary is not None
     for event in events:
+        if condensation is not None and event.seq > condensation.kept_until:
+            if event.seq <= condensation.forgotten_until:
+                continue  # forgotten: the summary stands in its place
+            if summary_due:
+                summary_due = False
+                messages.append(summary_message(condensation.summary or ""))
         message = to_message(event)
         if message is not None:
             messages.append(message)
     return messages
+
+
+def latest_condensation(events: Sequence[Event]) -> Condensation | None:
+    for event in reversed(events):
+        if isinstance(event, Condensation):
+            return event
+    return None

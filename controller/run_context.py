@@ -52,6 +52,10 @@ class RunContext:
     finish_message: str | None = None
     # Set by planning when the model answered with text only: observing replies "continue".
     answered_without_action: bool = False
+    # Every event of the run so far (the log's content): condensation plans from it.
+    events: list[Event] = field(default_factory=list)
+    # The model's input window in tokens, once known (0: unknown).
+    window: int | None = None
     # Recorded actions init carries out before the model takes over (already relocated).
     replay_steps: list[RecordedStep] = field(default_factory=list)
     tools: list[dict[str, Any]] = field(default_factory=list)
@@ -68,6 +72,7 @@ class RunContext:
     def record(self, event_type: type[Event], **fields: Any) -> Event:
         """Save an event, add it to the model's view, and report it."""
         event = self.store.append(event_type, **fields)
+        self.events.append(event)
         message = to_message(event)
         if message is not None:
             self.messages.append(message)

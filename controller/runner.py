@@ -217,6 +217,7 @@ def drive(
             editor=Editor(sandbox),
             tools=tool_specs(_enabled_tools(config)),
             messages=build_messages(system_prompt(workdir), store.events),
+            events=list(store.events),
         )
         machine = AgentMachine(ctx)
         interrupted = False

@@ -145,6 +145,20 @@ class Observation(Event, tag="observation"):
     exit_code: int | None = None
 
 
+class Condensation(Event, tag="condensation"):
+    """The model's view was shortened: the events after `kept_until` up to `forgotten_until`
+    are replaced by `summary` (None: simply dropped). The latest condensation defines the
+    view; the full history stays in the log."""
+
+    kept_until: int
+    forgotten_until: int
+    summary: str | None = None
+    reason: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+
+
 class RunEnded(Event, tag="run_ended"):
     """How the run stopped; also the final line of `--json` output."""
 
@@ -171,6 +185,7 @@ AnyEvent = (
     | ModelRetry
     | Action
     | Observation
+    | Condensation
     | RunEnded
 )
 

@@ -24,6 +24,7 @@ import msgspec
 from state_store.events import (
     SCHEMA_VERSION,
     AnyEvent,
+    Condensation,
     Event,
     LogHeader,
     ModelResponse,
@@ -296,6 +297,10 @@ def snapshot_from_events(run_id: str, events: list[AnyEvent]) -> Snapshot:
             snapshot.message = event.reason
         elif isinstance(event, ModelResponse):
             counters.steps += 1
+            counters.prompt_tokens += event.prompt_tokens
+            counters.completion_tokens += event.completion_tokens
+            counters.cost += event.cost
+        elif isinstance(event, Condensation):  # a summary costs tokens too
             counters.prompt_tokens += event.prompt_tokens
             counters.completion_tokens += event.completion_tokens
             counters.cost += event.cost

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from controller.condenser import condense, input_window, why_condense
 from controller.model_client import Completion, ProviderError
 from controller.outcome import EndReason
 from controller.run_context import Next, PendingCall, RunContext
@@ -17,6 +18,7 @@ def run(ctx: RunContext) -> Next:
         ctx.record(ModelRetry, step=step, attempt=attempt, error=error, wait_s=wait_s)
 
     try:
+        _condense_if_needed(ctx)
         completion = ctx.client.complete(ctx.messages, ctx.tools, on_retry)
     except ProviderError as e:
         return Next("fail", f"model provider error: {e}", EndReason.PROVIDER)
@@ -40,6 +42,14 @@ def run(ctx: RunContext) -> Next:
     ctx.pending = [_validate(call, ctx.allowed_tools) for call in completion.tool_calls]
     names = ", ".join(p.call.name or "?" for p in ctx.pending)
     return Next("act", f"the model called {names}")
+
+
+def _condense_if_needed(ctx: RunContext) -> None:
+    if ctx.window is None:
+        ctx.window = input_window(ctx.config) or 0
+    reason = why_condense(ctx.config, ctx.messages, ctx.window)
+    if reason:
+        condense(ctx, reason, ctx.window)
 
 
 def _count(ctx: RunContext, step: int, completion: Completion) -> None:

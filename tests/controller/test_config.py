@@ -479,7 +479,7 @@ def test_openhands_config_loads_with_one_ignored_keys_warning(lay: Layout) -> No
         "agent.enable_history_truncation, agent.enable_condensation_request, "
         "agent.RepoExplorerAgent, agent.CustomAgent, "
         "sandbox.use_host_network, sandbox.enable_auto_lint, sandbox.initialize_plugins, "
-        "[security], [condenser], [kubernetes], [mcp], [model_routing]"
+        "[security], [kubernetes], [mcp], [model_routing]"
     ]
 
 
