@@ -18,12 +18,12 @@ def _client():  # the docker SDK is only imported when containers are involved
     return docker.from_env()
 
 
-def remove_run_containers(run_id: str) -> list[str]:
+def remove_run_containers(root: Path, run_id: str) -> list[str]:
     """Remove one run's containers; [] when there are none or no engine answers."""
     from sandbox.docker import remove_leftovers
 
     try:
-        return remove_leftovers(_client(), run_id)
+        return remove_leftovers(_client(), run_id, scope=str(root.resolve()))
     except Exception:  # no engine: nothing of ours can be running there either
         return []
 
@@ -33,11 +33,12 @@ def collect_garbage(root: Path) -> list[str]:
     from sandbox.docker import managed_run_ids, remove_leftovers
 
     client = _client()
+    scope = str(root.resolve())  # only this state directory's runs: never another user's
     removed: list[str] = []
-    for run_id in managed_run_ids(client):
+    for run_id in managed_run_ids(client, scope):
         if _in_use(root, run_id):
             continue
-        removed += remove_leftovers(client, run_id)
+        removed += remove_leftovers(client, run_id, scope)
     return removed
 
 

@@ -26,9 +26,9 @@ _AGENTS = {"CodeActAgent"}  # the only agent; the flag exists for OpenHands comm
 EXIT_CODES_HELP = """\
 exit codes:
   0    finished: the agent called finish
-  1    the agent failed (malformed tool calls, never called a tool)
+  1    the agent failed (stuck in a loop, malformed tool calls, never called a tool)
   2    bad usage or configuration: nothing ran
-  3    a limit was reached (max iterations or budget)
+  3    a limit was reached (iterations, budget or runtime)
   4    the sandbox failed
   5    the model provider failed (after retries) or refused the request
   6    internal error in runhands
@@ -58,6 +58,12 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "-b", "--max-budget-per-task", type=float, metavar="USD", help="cost limit in dollars"
+    )
+    group.add_argument(
+        "--max-runtime",
+        type=float,
+        metavar="SECONDS",
+        help="time limit: seconds the run is active, summed over resumes",
     )
     group.add_argument("--runtime", choices=["local", "docker"], help="sandbox (default local)")
     group.add_argument(
@@ -171,6 +177,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     pairs = {
         "core.max_iterations": args.max_iterations,
         "core.max_budget_per_task": args.max_budget_per_task,
+        "core.max_runtime_seconds": args.max_runtime,
         "core.runtime": args.runtime,
         "core.file_store_path": args.state_dir,
         "core.workspace_base": str(Path(args.directory).resolve()) if args.directory else None,

@@ -39,13 +39,13 @@ class Cut(msgspec.Struct, frozen=True):
     forgotten_until: int
 
 
+def tools_tokens(tools: Sequence[dict[str, Any]]) -> int:
+    return len(json.dumps(tools)) // CHARS_PER_TOKEN
+
+
 def estimate_tokens(messages: Sequence[Message]) -> int:
-    chars = 0
-    for message in messages:
-        chars += len(message.get("content") or "") + 16
-        for call in message.get("tool_calls", ()):
-            chars += len(call["function"]["arguments"]) + len(call["function"]["name"])
-    return chars // CHARS_PER_TOKEN
+    """Tokens of messages as sent (JSON, so structure and escaping count too)."""
+    return len(json.dumps(messages)) // CHARS_PER_TOKEN
 
 
 def input_window(config: AppConfig) -> int | None:
@@ -61,11 +61,14 @@ def input_window(config: AppConfig) -> int | None:
         return None
 
 
-def why_condense(config: AppConfig, messages: Sequence[Message], window: int | None) -> str:
-    """Why the view must be condensed now, or "" when it fits."""
+def why_condense(
+    config: AppConfig, messages: Sequence[Message], window: int | None, reserve: int = 0
+) -> str:
+    """Why the view must be condensed now, or "" when it fits. `reserve`: tokens the request
+    spends besides the messages (the tools' definitions)."""
     if CONDENSER_TYPES[config.condenser.type] == "noop":
         return ""
-    tokens = estimate_tokens(messages)
+    tokens = estimate_tokens(messages) + reserve
     if window and tokens > TRIGGER_SHARE * window:
         return f"the prompt (~{tokens} tokens) nears the model's input window ({window})"
     size = config.condenser.max_size
@@ -108,10 +111,13 @@ def _recent_start(bearing: list[tuple[Event, Message]], budget: int) -> Event | 
     return start
 
 
-def condense(ctx: Any, reason: str, window: int | None) -> Condensation | None:
+def condense(ctx: Any, reason: str, window: int | None, reserve: int = 0) -> Condensation | None:
     """Record a condensation (summarising if configured) and rebuild the model's view."""
     config: AppConfig = ctx.config
-    budget = int(KEEP_SHARE * window) if window else _budget_from_size(ctx.messages, config)
+    if window:
+        budget = max(1, int(KEEP_SHARE * window) - reserve)
+    else:
+        budget = _budget_from_size(ctx.messages, config)
     cut = plan_cut(ctx.events, config.condenser.keep_first, budget)
     if cut is None:
         return None
@@ -145,9 +151,7 @@ def _budget_from_size(messages: Sequence[Message], config: AppConfig) -> int:
 
 def _summarise(ctx: Any, cut: Cut) -> tuple[str, tuple[int, int, float]]:
     previous = latest_condensation(ctx.events)
-    forgotten = [
-        e for e in ctx.events if cut.kept_until < e.seq <= cut.forgotten_until
-    ]
+    forgotten = [e for e in ctx.events if cut.kept_until < e.seq <= cut.forgotten_until]
     parts = []
     if previous is not None and previous.summary:
         parts.append(f"Previous summary:\n{previous.summary}")

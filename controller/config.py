@@ -60,12 +60,16 @@ class LLMConfig(msgspec.Struct, kw_only=True):
     max_output_tokens: NonNegativeInt | None = None
     input_cost_per_token: NonNegativeFloat | None = None
     output_cost_per_token: NonNegativeFloat | None = None
+    # Ours: a cached prompt token's price with the overrides above (unset: the input price).
+    cache_read_cost_per_token: NonNegativeFloat | None = None
     max_message_chars: Annotated[int, msgspec.Meta(ge=1)] = 30000
     drop_params: bool = True
     caching_prompt: bool = True
     native_tool_calling: bool | None = None
     reasoning_effort: str | None = None
     custom_llm_provider: str | None = None
+    # Ours: models or [llm.NAME] sections used in turn when this model keeps failing.
+    fallback_models: list[str] = []
 
 
 class AgentConfig(msgspec.Struct, kw_only=True):
@@ -174,7 +178,7 @@ _ENV_PREFIXES = {
 FLAG_KEYS: dict[str, str] = {
     "max_iterations": "core.max_iterations",
     "max_budget_per_task": "core.max_budget_per_task",
-    "max_runtime_seconds": "core.max_runtime_seconds",
+    "max_runtime": "core.max_runtime_seconds",
     "runtime": "core.runtime",
     "directory": "core.workspace_base",
     "state_dir": "core.file_store_path",
@@ -317,6 +321,8 @@ def _describe(field: _Field, *, text: bool = False) -> str:
         return "one of " + ", ".join(repr(arg) for arg in get_args(base))
     if get_origin(base) is dict or base is dict:
         return "a JSON object of strings" if text else "a table of strings"
+    if get_origin(base) is list:
+        return "a JSON list or comma-separated names" if text else "a list of strings"
     names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
     return " ".join([names.get(base, str(base)), *_bound_words(field.metas)])
 
@@ -356,6 +362,10 @@ def _parse_text(raw: str, base: Any) -> object:
         raise ValueError(raw)
     if get_origin(base) is dict or base is dict:
         return json.loads(text)  # JSONDecodeError is a ValueError
+    if get_origin(base) is list:
+        if text.startswith("["):
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
     return text
 
 
@@ -684,6 +694,8 @@ def _display_value(name: str, value: object) -> str:
     if isinstance(value, dict):
         inner = ", ".join(f"{k}={_display_value(k, v)}" for k, v in value.items())
         return "{" + inner + "}"
+    if isinstance(value, list):
+        return json.dumps(value)
     if is_secret_name(name):
         return mask_secret(str(value))
     if isinstance(value, str):

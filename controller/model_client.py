@@ -1,4 +1,11 @@
-"""Calling the model through litellm: native function calling, retries, usage and cost.
+"""Calling the model through litellm: native function calling, retries, fallbacks, prompt
+caching, usage and cost.
+
+Each call runs in a worker thread under a watchdog, so a provider that accepts the connection
+and never answers cannot hang the run. Rate limits, 5xx, timeouts and connection errors are
+retried with exponential backoff and jitter (or as long as `Retry-After` asks); refusals that
+retrying cannot fix (authentication, bad request, unknown model) are not. When a model keeps
+failing, the next of `[llm] fallback_models` takes over.
 
 litellm is imported lazily (it costs ~3.5 s and ~200 MB), so `--help`, `config` and the
 store readers never pay for it.
@@ -6,16 +13,32 @@ store readers never pay for it.
 
 from __future__ import annotations
 
+import email.utils
+import math
 import os
 import random
+import threading
 import time
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_for
+from datetime import UTC
+from typing import Any, Literal, NamedTuple, Protocol
 
 import msgspec
 
 from controller.config import LLMConfig
 from state_store.events import ToolCall
+
+# Used when `[llm] timeout` is unset: no call may wait forever.
+DEFAULT_TIMEOUT_S = 120.0
+# The watchdog gives litellm's own timeout this long to fire before abandoning the call.
+WATCHDOG_GRACE_S = 1.0
+# A provider's Retry-After is honoured up to this (a bogus "wait a day" must not stall a run).
+RETRY_AFTER_CAP_S = 600.0
+_RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
+
+Message = dict[str, Any]
 
 
 class Completion(msgspec.Struct, frozen=True, kw_only=True):
@@ -28,19 +51,45 @@ class Completion(msgspec.Struct, frozen=True, kw_only=True):
     completion_tokens: int = 0
     cost: float = 0.0
     latency_s: float = 0.0
+    # Prompt tokens read from / written to the provider's prompt cache (part of prompt_tokens).
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 class ProviderError(Exception):
     """The model could not be called: retries spent, or an error retrying cannot fix."""
 
 
+class ContextWindowExceeded(ProviderError):
+    """The prompt is larger than the model's input window: condensing helps, retrying not."""
+
+
+class WatchdogTimeout(Exception):
+    """The call did not return within its timeout plus a grace: abandoned, retried."""
+
+
+class _ModelFailed(ProviderError):
+    """This model is out for now (retries spent, refused credentials, unknown model):
+    a fallback model may take over."""
+
+
 # Called before each retry with (attempt number, error text, seconds to wait).
 RetryHook = Callable[[int, str, float], None]
+# Called when calls move to the next model with (from model, to model, why).
+SwitchHook = Callable[[str, str, str], None]
+
+
+def no_switch_hook(from_model: str, to_model: str, reason: str) -> None:
+    """The default SwitchHook: nobody records switches."""
 
 
 class ModelClient(Protocol):
     def complete(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], on_retry: RetryHook
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]],
+        on_retry: RetryHook,
+        on_switch: SwitchHook = no_switch_hook,
     ) -> Completion: ...
 
 
@@ -54,15 +103,41 @@ def import_litellm() -> Any:
     return litellm
 
 
-class LiteLLMClient:
-    """ModelClient over `litellm.completion`."""
+class _Model(NamedTuple):
+    """One model of the fallback chain and how to call it."""
 
-    def __init__(self, config: LLMConfig, sleep: Callable[[float], None] = time.sleep) -> None:
+    config: LLMConfig
+    key_hint: str  # where its key comes from, for "authentication failed" messages
+    cache_control: bool  # mark the prompt's stable prefix cacheable
+
+
+class _Usage(NamedTuple):
+    prompt: int
+    completion: int
+    cached: int
+    cache_write: int
+
+
+ErrorKind = Literal["retry", "auth", "not_found", "context", "refused"]
+
+
+class LiteLLMClient:
+    """ModelClient over `litellm.completion`, with the main model then its fallbacks.
+
+    `llm_configs` are the named `[llm.NAME]` sections a fallback entry may name."""
+
+    def __init__(
+        self,
+        config: LLMConfig,
+        sleep: Callable[[float], None] = time.sleep,
+        llm_configs: Mapping[str, LLMConfig] | None = None,
+    ) -> None:
         self.config = config
         self._sleep = sleep
         self._litellm = import_litellm()
         lm = self._litellm
         self._retryable = (
+            WatchdogTimeout,
             lm.RateLimitError,
             lm.Timeout,
             lm.APIConnectionError,
@@ -70,39 +145,127 @@ class LiteLLMClient:
             lm.ServiceUnavailableError,
             lm.BadGatewayError,
         )
+        self._auth_errors = (lm.AuthenticationError, lm.PermissionDeniedError)
+        self._chain = self._fallback_chain(config, llm_configs or {})
+        self._active = 0  # index in the chain: once switched, later calls stay there
+
+    @property
+    def model(self) -> str:
+        """The model calls currently go to."""
+        return self._chain[self._active].config.model
 
     def complete(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], on_retry: RetryHook
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]],
+        on_retry: RetryHook,
+        on_switch: SwitchHook = no_switch_hook,
     ) -> Completion:
+        while True:
+            current = self._chain[self._active]
+            try:
+                return self._complete_with(current, messages, tools, on_retry)
+            except _ModelFailed as e:
+                if self._active + 1 >= len(self._chain):
+                    raise ProviderError(str(e)) from None
+                self._active += 1
+                on_switch(current.config.model, self.model, str(e))
+
+    # ---- one model, with retries ------------------------------------------------------------
+
+    def _complete_with(
+        self,
+        model: _Model,
+        messages: list[Message],
+        tools: list[dict[str, Any]],
+        on_retry: RetryHook,
+    ) -> Completion:
+        request = self._request(model, messages, tools)
+        limit = _timeout(model.config) + WATCHDOG_GRACE_S
         attempt = 0
         while True:
             started = time.monotonic()
             try:
-                response = self._litellm.completion(**self._request(messages, tools))
-            except self._retryable as e:
+                response = self._call(request, limit)
+            except Exception as e:
                 attempt += 1
-                if attempt > self.config.num_retries:
-                    raise ProviderError(f"{_describe(e)} (after {attempt} attempts)") from None
-                wait = self._backoff(attempt)
-                on_retry(attempt, _describe(e), wait)
+                wait, note = self._wait_before_retry(model, e, attempt)
+                on_retry(attempt, _describe(e) + note, wait)
                 self._sleep(wait)
                 continue
-            except Exception as e:  # auth, bad request, unknown model...: retrying won't help
-                raise ProviderError(_describe(e)) from None
-            return self._completion(response, time.monotonic() - started)
+            return self._completion(model.config, response, time.monotonic() - started)
 
-    def _request(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict:
-        c = self.config
+    def _call(self, request: dict[str, Any], limit: float) -> Any:
+        """litellm.completion in a daemon thread, abandoned after `limit` seconds: a socket
+        that never answers must not hold the run (nor, being a daemon, the exit)."""
+        future: Future[Any] = Future()
+
+        def work() -> None:
+            try:
+                future.set_result(self._litellm.completion(**request))
+            except BaseException as e:  # handed to the caller's thread
+                future.set_exception(e)
+
+        threading.Thread(target=work, name="runhands-model-call", daemon=True).start()
+        wait_for([future], timeout=limit)
+        if not future.done():
+            raise WatchdogTimeout(f"no answer after {limit:g}s: the call was abandoned")
+        return future.result()
+
+    def _wait_before_retry(
+        self, model: _Model, error: Exception, attempt: int
+    ) -> tuple[float, str]:
+        """Seconds to wait before retrying, and a note for the retry event; raises the
+        ProviderError to give up with."""
+        kind = self._kind(error)
+        if kind != "retry":
+            raise _refusal(kind, model, error)
+        if attempt > model.config.num_retries:
+            raise _ModelFailed(
+                f"{model.config.model}: {_describe(error)} (gave up after {attempt} attempts)"
+            )
+        asked = retry_after(error)
+        if asked is not None:
+            return asked, f" [Retry-After: {asked:g}s]"
+        return self._backoff(model.config, attempt), ""
+
+    def _kind(self, error: Exception) -> ErrorKind:
+        if isinstance(error, self._litellm.ContextWindowExceededError):
+            return "context"
+        status = getattr(error, "status_code", None)
+        if isinstance(error, self._auth_errors) or status in (401, 403):
+            return "auth"
+        if isinstance(error, self._litellm.NotFoundError) or status == 404:
+            return "not_found"
+        retryable_status = isinstance(status, int) and (
+            status in _RETRYABLE_STATUS or status >= 500
+        )
+        if isinstance(error, self._retryable) or retryable_status:
+            return "retry"
+        return "refused"
+
+    @staticmethod
+    def _backoff(config: LLMConfig, attempt: int) -> float:
+        c = config
+        wait = min(c.retry_max_wait, c.retry_min_wait * c.retry_multiplier ** (attempt - 1))
+        return wait * random.uniform(0.8, 1.0)  # jitter: parallel runs don't retry in step
+
+    # ---- the request -------------------------------------------------------------------------
+
+    def _request(
+        self, model: _Model, messages: list[Message], tools: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        c = model.config
         request: dict[str, Any] = {
             "model": c.model,
-            "messages": messages,
-            "tools": tools,
+            "messages": with_cache_breakpoints(messages) if model.cache_control else messages,
+            "tools": tools or None,  # none for a summary: an empty list is refused
             "temperature": c.temperature,
             "top_p": c.top_p,
             "api_key": c.api_key,
             "base_url": c.base_url,
             "api_version": c.api_version,
-            "timeout": c.timeout,
+            "timeout": _timeout(c),
             "max_tokens": c.max_output_tokens,
             "reasoning_effort": c.reasoning_effort,
             "custom_llm_provider": c.custom_llm_provider,
@@ -111,16 +274,68 @@ class LiteLLMClient:
         }
         return {k: v for k, v in request.items() if v is not None}
 
-    def _backoff(self, attempt: int) -> float:
-        c = self.config
-        wait = min(c.retry_max_wait, c.retry_min_wait * c.retry_multiplier ** (attempt - 1))
-        return wait * random.uniform(0.8, 1.0)  # jitter: parallel runs don't retry in step
+    # ---- the fallback chain ----------------------------------------------------------------
 
-    def _completion(self, response: Any, latency: float) -> Completion:
+    def _fallback_chain(self, main: LLMConfig, named: Mapping[str, LLMConfig]) -> list[_Model]:
+        chain = [self._model(main, "LLM_API_KEY")]
+        for entry in main.fallback_models:
+            name = entry.strip("[]").removeprefix("llm.")  # as `-l` accepts it
+            if name in named:
+                chain.append(self._model(named[name], f"api_key in [llm.{name}]"))
+            else:
+                chain.append(self._fallback_model(main, entry))
+        return chain
+
+    def _fallback_model(self, main: LLMConfig, model: str) -> _Model:
+        """A plain model name: of the main model's provider, it reuses its key and endpoint;
+        of another provider, litellm takes that provider's key from the environment.
+        Price overrides are per model: its cost comes from litellm's map."""
+        plain = msgspec.structs.replace(
+            main,
+            model=model,
+            fallback_models=[],
+            input_cost_per_token=None,
+            output_cost_per_token=None,
+            cache_read_cost_per_token=None,
+        )
+        provider = self._provider(model)
+        if provider is None or provider == self._provider(main.model, main.custom_llm_provider):
+            return self._model(plain, "LLM_API_KEY")
+        other = msgspec.structs.replace(
+            plain, api_key=None, base_url=None, api_version=None, custom_llm_provider=None
+        )
+        return self._model(other, f"{provider.upper()}_API_KEY")
+
+    def _model(self, config: LLMConfig, key_hint: str) -> _Model:
+        return _Model(config, key_hint, self._uses_cache_control(config))
+
+    def _provider(self, model: str, custom: str | None = None) -> str | None:
+        try:
+            return self._litellm.get_llm_provider(model, custom_llm_provider=custom)[1]
+        except Exception:  # a bare name litellm cannot place
+            return None
+
+    def _uses_cache_control(self, config: LLMConfig) -> bool:
+        """`cache_control` breakpoints are Anthropic's protocol: Claude models, whether
+        called at Anthropic or through Bedrock, Vertex or OpenRouter."""
+        if not config.caching_prompt:
+            return False
+        if self._provider(config.model, config.custom_llm_provider) == "anthropic":
+            return True
+        if "claude" not in config.model.lower():
+            return False
+        from litellm.utils import supports_prompt_caching
+
+        try:
+            return bool(supports_prompt_caching(config.model, config.custom_llm_provider))
+        except Exception:  # not in litellm's map
+            return False
+
+    # ---- the answer ------------------------------------------------------------------------
+
+    def _completion(self, config: LLMConfig, response: Any, latency: float) -> Completion:
         message = response.choices[0].message
-        usage = getattr(response, "usage", None)
-        prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
-        completion = int(getattr(usage, "completion_tokens", 0) or 0)
+        usage = _usage(response)
         calls = [
             ToolCall(
                 id=call.id or f"call_{i}",
@@ -130,25 +345,143 @@ class LiteLLMClient:
             for i, call in enumerate(message.tool_calls or [])
         ]
         return Completion(
-            model=getattr(response, "model", None) or self.config.model,
+            model=getattr(response, "model", None) or config.model,
             content=message.content or None,
             tool_calls=calls,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            cost=self._cost(response, prompt, completion),
+            prompt_tokens=usage.prompt,
+            completion_tokens=usage.completion,
+            cost=_cost(config, response, usage),
             latency_s=latency,
+            cached_tokens=usage.cached,
+            cache_write_tokens=usage.cache_write,
         )
 
-    def _cost(self, response: Any, prompt: int, completion: int) -> float:
-        c = self.config
-        if c.input_cost_per_token is not None or c.output_cost_per_token is not None:
-            return prompt * (c.input_cost_per_token or 0.0) + completion * (
-                c.output_cost_per_token or 0.0
-            )
-        # litellm prices the call from its bundled cost map while logging it; None means
-        # the model is not in the map: the cost is unknown, not an error.
-        hidden = getattr(response, "_hidden_params", None) or {}
-        return float(hidden.get("response_cost") or 0.0)
+
+# ---- helpers -----------------------------------------------------------------------------------
+
+
+def _timeout(config: LLMConfig) -> float:
+    return config.timeout or DEFAULT_TIMEOUT_S
+
+
+def with_cache_breakpoints(messages: list[Message]) -> list[Message]:
+    """The messages with the system prompt and the last two user/tool messages marked
+    `cache_control: ephemeral` (Anthropic allows 4 breakpoints): the cached prefix grows
+    with the conversation. The caller's dicts are not modified."""
+    marked = list(messages)
+    targets = [i for i, m in enumerate(messages) if m.get("role") in ("user", "tool")][-2:]
+    system = next((i for i, m in enumerate(messages) if m.get("role") == "system"), None)
+    for i in ([system] if system is not None else []) + targets:
+        marked[i] = _with_cache_control(messages[i])
+    return marked
+
+
+def _with_cache_control(message: Message) -> Message:
+    content = message.get("content")
+    if isinstance(content, str) and content:
+        block = {"type": "text", "text": content, "cache_control": {"type": "ephemeral"}}
+        return {**message, "content": [block]}
+    if isinstance(content, list) and content and isinstance(content[-1], dict):
+        last = {**content[-1], "cache_control": {"type": "ephemeral"}}
+        return {**message, "content": [*content[:-1], last]}
+    # Empty content: a message-level marker, which litellm moves onto the block it builds.
+    return {**message, "cache_control": {"type": "ephemeral"}}
+
+
+def retry_after(error: Exception, now: float | None = None) -> float | None:
+    """Seconds the provider asked to wait (`retry-after-ms`, or `Retry-After` in seconds or
+    as an HTTP date), capped at RETRY_AFTER_CAP_S; None when it did not say."""
+    headers = _headers_of(error)
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return _capped(float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return _capped(float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # HTTP dates are GMT
+        when = when.replace(tzinfo=UTC)
+    return _capped(when.timestamp() - (time.time() if now is None else now))
+
+
+def _capped(seconds: float) -> float | None:
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), RETRY_AFTER_CAP_S)
+
+
+def _headers_of(error: Exception) -> dict[str, str]:
+    """The HTTP response headers behind a litellm error, lower-cased; {} if none."""
+    response = getattr(error, "response", None)
+    for headers in (
+        getattr(response, "headers", None),
+        getattr(error, "litellm_response_headers", None),
+    ):
+        if headers:
+            return {str(k).lower(): str(v) for k, v in headers.items()}
+    return {}
+
+
+def _refusal(kind: ErrorKind, model: _Model, error: Exception) -> ProviderError:
+    """The error to stop with when retrying cannot help, in one line."""
+    name, why = model.config.model, _describe(error)
+    if kind == "auth":
+        return _ModelFailed(f"authentication failed for {name}: check {model.key_hint} ({why})")
+    if kind == "not_found":
+        return _ModelFailed(f"{name} was not found: check the model name and base_url ({why})")
+    if kind == "context":
+        return ContextWindowExceeded(f"the prompt is too long for {name} ({why})")
+    return ProviderError(f"{name} refused the request: {why}")
+
+
+def _tokens(source: Any, name: str) -> int:
+    return int(_field(source, name) or 0)
+
+
+def _usage(response: Any) -> _Usage:
+    """Token counts; cache reads as OpenAI reports them (prompt_tokens_details.cached_tokens)
+    or as Anthropic does (cache_read_input_tokens), cache writes as Anthropic does."""
+    usage = getattr(response, "usage", None)
+    details = _field(usage, "prompt_tokens_details")
+    return _Usage(
+        prompt=_tokens(usage, "prompt_tokens"),
+        completion=_tokens(usage, "completion_tokens"),
+        cached=_tokens(details, "cached_tokens") or _tokens(usage, "cache_read_input_tokens"),
+        cache_write=_tokens(usage, "cache_creation_input_tokens")
+        or _tokens(details, "cache_creation_tokens"),
+    )
+
+
+def _field(source: Any, name: str) -> Any:
+    return source.get(name) if isinstance(source, dict) else getattr(source, name, None)
+
+
+def _cost(config: LLMConfig, response: Any, usage: _Usage) -> float:
+    c = config
+    if c.input_cost_per_token is not None or c.output_cost_per_token is not None:
+        price_in = c.input_cost_per_token or 0.0
+        price_cached = (
+            price_in if c.cache_read_cost_per_token is None else c.cache_read_cost_per_token
+        )
+        uncached = max(usage.prompt - usage.cached, 0)
+        return (
+            uncached * price_in
+            + usage.cached * price_cached
+            + usage.completion * (c.output_cost_per_token or 0.0)
+        )
+    # litellm prices the call from its bundled cost map while logging it, cache reads and
+    # writes included; None means the model is not in the map: unknown, not an error.
+    hidden = getattr(response, "_hidden_params", None) or {}
+    return float(hidden.get("response_cost") or 0.0)
 
 
 def _describe(error: Exception) -> str:

@@ -10,17 +10,20 @@ import msgspec
 
 from state_store.events import (
     Action,
+    Condensation,
     Event,
     ExecuteBash,
     Finish,
     ModelResponse,
     ModelRetry,
+    ModelSwitched,
     Observation,
     RunEnded,
     RunStarted,
     StrReplaceEditor,
     Think,
     Transition,
+    UserMessage,
 )
 
 _PREVIEW_LINES = 4
@@ -80,6 +83,13 @@ def describe(event: Event) -> str | None:
         return f"[step {event.step}] model said: {_first_line(event.content)}"
     if isinstance(event, ModelRetry):
         return f"  model call failed ({event.error}); retry {event.attempt} in {event.wait_s:.1f}s"
+    if isinstance(event, UserMessage) and event.origin == "warning":
+        return f"  told the model: {_first_line(event.content)}"
+    if isinstance(event, ModelSwitched):
+        return f"  switching model: {event.from_model} -> {event.to_model} ({event.reason})"
+    if isinstance(event, Condensation):
+        kind = "summarised" if event.summary is not None else "dropped"
+        return f"  history condensed ({kind} events up to #{event.forgotten_until}): {event.reason}"
     if isinstance(event, Transition) and event.dest in ("finished", "errored"):
         return f"{event.source} -> {event.dest}: {event.reason}"
     if isinstance(event, RunEnded):

@@ -7,6 +7,7 @@ interrupted (never silently re-run); what the dead process left running is stopp
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def resume_run(
 
     def prepare(ctx: RunContext, machine: AgentMachine) -> None:
         reporter.info(f"runhands: resuming run {run_id} from {snapshot.state}")
-        leftovers = _stop_leftovers(store.events, config, run_id)
+        leftovers = _stop_leftovers(store, config)
         ctx.record(
             RunResumed,
             state=snapshot.state,
@@ -93,6 +94,7 @@ def resume_run(
         if machine.state in TERMINAL:
             why = "new instruction" if instruction else f"after {snapshot.reason}"
             snapshot.counters.malformed_in_a_row = snapshot.counters.no_action_in_a_row = 0
+            snapshot.counters.stuck_warning = ""  # a loop that ended the run gets a new warning
             machine.fire(Next("resume", f"resumed: {why}"))
         if machine.state != "init" and not _restart_sandbox(ctx, machine):
             return
@@ -111,8 +113,13 @@ def rebuild_snapshot(store: RunStore) -> Snapshot:
         saved = read_snapshot(store.run_dir)
     except FileNotFoundError:
         return snapshot
-    snapshot.counters.malformed_in_a_row = saved.counters.malformed_in_a_row
-    snapshot.counters.no_action_in_a_row = saved.counters.no_action_in_a_row
+    counters, kept = snapshot.counters, saved.counters
+    counters.malformed_in_a_row = kept.malformed_in_a_row
+    counters.no_action_in_a_row = kept.no_action_in_a_row
+    # Not in the log either: the active time so far and the warnings already given.
+    counters.runtime_s = kept.runtime_s
+    counters.stuck_warning = kept.stuck_warning
+    counters.budget_warnings = list(kept.budget_warnings)
     return snapshot
 
 
@@ -141,18 +148,25 @@ def _check_resumable(snapshot: Snapshot, config: AppConfig, instruction: str | N
             f"run {run_id} has spent ${counters.cost:.4f} of its ${budget:.2f} budget; "
             f"raise it, e.g. runhands resume {run_id} -b {budget * 2:g}"
         )
+    runtime = core.max_runtime_seconds
+    if runtime and counters.runtime_s >= runtime:
+        raise UsageError(
+            f"run {run_id} has run for {counters.runtime_s:.0f} of its {runtime:g} seconds; "
+            f"raise the limit, e.g. runhands resume {run_id} --max-runtime "
+            f"{math.ceil(max(2 * runtime, counters.runtime_s + 60))}"
+        )
 
 
-def _stop_leftovers(events: list[AnyEvent], config: AppConfig, run_id: str) -> bool:
+def _stop_leftovers(store: RunStore, config: AppConfig) -> bool:
     """Stop what earlier processes of this run started and left behind: their local shells,
     and their containers unless the run keeps its container alive (then it is reattached)."""
-    started = [e for e in events if isinstance(e, SandboxStarted)]
+    started = [e for e in store.events if isinstance(e, SandboxStarted)]
     stopped = False
     for event in started:
         if event.runtime == "local":
             stopped = stop_leftovers(event.identity) or stopped
     if any(e.runtime == "docker" for e in started) and not config.sandbox.keep_runtime_alive:
-        stopped = bool(remove_run_containers(run_id)) or stopped
+        stopped = bool(remove_run_containers(store.run_dir.parent, store.run_id)) or stopped
     return stopped
 
 

@@ -59,6 +59,8 @@ class RunContext:
     # Recorded actions init carries out before the model takes over (already relocated).
     replay_steps: list[RecordedStep] = field(default_factory=list)
     tools: list[dict[str, Any]] = field(default_factory=list)
+    # Monotonic time up to which this process's active time is in counters.runtime_s.
+    clock: float = field(default_factory=time.monotonic)
 
     @property
     def allowed_tools(self) -> set[str]:

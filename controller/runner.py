@@ -37,7 +37,6 @@ _KEYLESS_PROVIDERS = {"ollama", "ollama_chat", "lm_studio", "llamafile", "vllm",
 
 # Settings accepted for OpenHands compatibility whose feature is not built yet: a value
 # set for them is named on stderr rather than silently dropped.
-NOT_YET_USED = ("core.max_runtime_seconds", "llm.max_input_tokens")
 # Settings only the docker runtime uses: named on stderr when set for a local run.
 DOCKER_ONLY = (
     "sandbox.user_id",
@@ -186,7 +185,7 @@ def make_reporter(loaded: LoadedConfig, json_lines: bool) -> Reporter:
         log_all_events=config.core.log_all_events,
         secrets=secrets_of(config),
     )
-    for warning in loaded.warnings + _not_yet_used(loaded):
+    for warning in loaded.warnings + _not_used_here(loaded):
         reporter.info(f"runhands: warning: {warning}")
     return reporter
 
@@ -203,7 +202,8 @@ def drive(
     its end, and record that end. Returns the exit code."""
     started = time.monotonic()
     env = sandbox_environment(secrets_of(config))
-    sandbox = make_sandbox(config, store.run_id, host_workdir, env)
+    scope = str(store.run_dir.parent.resolve())
+    sandbox = make_sandbox(config, store.run_id, host_workdir, env, scope)
     workdir = agent_workdir(config, host_workdir)
     with ThreadPoolExecutor(max_workers=1) as pool:
         ctx = RunContext(
@@ -274,20 +274,18 @@ def _save_trajectory(ctx: RunContext) -> None:
     ctx.reporter.info(f"runhands: trajectory saved to {written}")
 
 
-def _not_yet_used(loaded: LoadedConfig) -> list[str]:
-    def chosen(keys: tuple[str, ...]) -> list[str]:
-        return [key for key in keys if loaded.sources.get(key, "default") != "default"]
-
-    warnings = []
-    if later := chosen(NOT_YET_USED):
-        warnings.append(f"not supported yet, ignored: {', '.join(later)}")
-    if loaded.config.core.runtime == "local" and (docker := chosen(DOCKER_ONLY)):
-        warnings.append(f"used only by the docker runtime, ignored: {', '.join(docker)}")
-    return warnings
+def _not_used_here(loaded: LoadedConfig) -> list[str]:
+    """Docker settings given for a local run are named, never silently dropped."""
+    if loaded.config.core.runtime != "local":
+        return []
+    chosen = [key for key in DOCKER_ONLY if loaded.sources.get(key, "default") != "default"]
+    if not chosen:
+        return []
+    return [f"used only by the docker runtime, ignored: {', '.join(chosen)}"]
 
 
 def _make_client(config: AppConfig) -> ModelClient:
-    return LiteLLMClient(config.llm)
+    return LiteLLMClient(config.llm, llm_configs=config.llm_configs)
 
 
 def _enabled_tools(config: AppConfig) -> dict[str, bool]:

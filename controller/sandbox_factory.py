@@ -22,9 +22,12 @@ def agent_workdir(config: AppConfig, host_workdir: str) -> str:
     return host_workdir
 
 
-def make_sandbox(config: AppConfig, run_id: str, host_workdir: str, env: dict[str, str]) -> Sandbox:
+def make_sandbox(
+    config: AppConfig, run_id: str, host_workdir: str, env: dict[str, str], scope: str
+) -> Sandbox:
+    """`scope` (the state directory) tells this run's containers from other directories'."""
     if config.core.runtime == "docker":
-        return _docker_sandbox(config, run_id, host_workdir)
+        return _docker_sandbox(config, run_id, host_workdir, scope)
     return LocalSandbox(
         host_workdir,
         soft_timeout=config.sandbox.soft_timeout,
@@ -52,7 +55,7 @@ def _image(config: AppConfig) -> str | None:
     return sandbox.runtime_container_image or sandbox.base_container_image
 
 
-def _docker_sandbox(config: AppConfig, run_id: str, host_workdir: str) -> Sandbox:
+def _docker_sandbox(config: AppConfig, run_id: str, host_workdir: str, scope: str) -> Sandbox:
     from sandbox.docker import DockerSandbox
 
     sandbox = config.sandbox
@@ -72,6 +75,7 @@ def _docker_sandbox(config: AppConfig, run_id: str, host_workdir: str) -> Sandbo
         mem_limit=sandbox.memory_limit,
         nano_cpus=int(sandbox.cpus * 1e9) if sandbox.cpus else None,
         keep_alive=sandbox.keep_runtime_alive,
+        scope=scope,
     )
 
 

@@ -1,4 +1,4 @@
-"""One persistent interactive bash on the local machine, driven through a pseudo-terminal.
+"""One persistent interactive bash, driven through a terminal.
 
 This is OpenHands' `execute_bash`: cwd and variables persist between calls, a command that
 goes quiet is left running (soft timeout) so the model can wait, type into it or press C-c,
@@ -8,6 +8,9 @@ How a command's end is detected: PROMPT_COMMAND prints a marker carrying a per-s
 nonce, the exit status and $PWD before every prompt. Commands are sent as one
 `eval -- $'...'` so any text (several lines, heredocs, functions, unbalanced quotes) runs
 as a single command followed by exactly one marker.
+
+The terminal is reached through a Transport: a local pseudo-terminal here (`PtyTransport`),
+an exec socket in a container for the Docker sandbox. The session logic is the same for both.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ import subprocess
 import termios
 import time
 import weakref
-from collections.abc import Mapping
-from typing import Literal, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Literal, NamedTuple, Protocol
 
 from sandbox.output import MAX_OUTPUT_CHARS, cut_marker, decode_output, truncate_middle
 from sandbox.protocol import CommandResult, SandboxError
@@ -303,8 +306,59 @@ def _open_pty() -> tuple[int, int]:
     return master, slave
 
 
-class _Shell:
-    """The bash process, its pty master and a pidfd that becomes readable when it exits."""
+class Transport(Protocol):
+    """A started interactive bash's terminal, as BashSession drives it.
+
+    The terminal must not echo input nor turn "\\n" into "\\r\\n". All I/O is non-blocking.
+    """
+
+    @property
+    def pid(self) -> int:
+        """The shell's pid, in the namespace it runs in."""
+        ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def fileno(self) -> int:
+        """A descriptor that polls readable when there is output (or end of file)."""
+        ...
+
+    def wait(self, timeout_ms: int | None) -> bool:
+        """Sleep until output may be ready, at most timeout_ms; True when the shell may
+        have exited (then `exited()` tells)."""
+        ...
+
+    def read(self) -> bytes:
+        """What the terminal has for us now (b"" when nothing or when it is closed)."""
+        ...
+
+    def write(self, data: memoryview) -> int:
+        """Write what the terminal accepts now; how many bytes were taken."""
+        ...
+
+    def exited(self) -> bool: ...
+
+    def exit_code(self) -> int:
+        """The exit status of a shell that has exited."""
+        ...
+
+    def kill_foreground(self) -> bool:
+        """SIGKILL the foreground job, the last resort after C-c; False when the shell
+        itself is in the foreground (a busy builtin), so there was nothing to kill."""
+        ...
+
+    def close(self) -> None:
+        """Kill the shell and everything it started; idempotent."""
+        ...
+
+
+# Starts a shell in a working directory with an environment; raises SandboxError.
+TransportFactory = Callable[[str, dict[str, str]], Transport]
+
+
+class PtyTransport:
+    """A local bash on a pty master, with a pidfd that becomes readable when it exits."""
 
     def __init__(self, workdir: str, env: dict[str, str]) -> None:
         bash = shutil.which("bash") or "/bin/bash"
@@ -338,17 +392,32 @@ class _Shell:
             self.pidfd = os.pidfd_open(self.proc.pid)
             self.poller.register(self.pidfd, select.POLLIN)
         self.master_open = True
-        self.closed = False
+        self._closed = False
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def fileno(self) -> int:
+        return self.master
+
+    def wait(self, timeout_ms: int | None) -> bool:
+        if self.pidfd is None:  # without a pidfd, exit is noticed by polling
+            timeout_ms = 100 if timeout_ms is None else min(timeout_ms, 100)
+        events = self.poller.poll(timeout_ms)
+        return self.pidfd is None or any(fd == self.pidfd for fd, _ in events)
+
     def exited(self) -> bool:
         return self.proc.poll() is not None
 
+    def exit_code(self) -> int:
+        return self.proc.wait()
+
     def read(self) -> bytes:
-        """What the terminal has for us now (b"" when nothing or when it is closed)."""
         if not self.master_open:
             return b""
         try:
@@ -363,8 +432,7 @@ class _Shell:
             self.poller.unregister(self.master)
             return b""
 
-    def write_some(self, data: memoryview) -> int:
-        """Write what the terminal accepts now; how many bytes were taken."""
+    def write(self, data: memoryview) -> int:
         try:
             return os.write(self.master, data)
         except BlockingIOError:
@@ -374,17 +442,22 @@ class _Shell:
                 raise
             return len(data)  # nobody holds the terminal any more: the bytes are moot
 
-    def foreground_group(self) -> int:
+    def kill_foreground(self) -> bool:
         try:
-            return os.tcgetpgrp(self.master)
+            group = os.tcgetpgrp(self.master)
         except OSError:
-            return -1
+            return False
+        if group <= 0 or group == self.pid:
+            return False
+        with contextlib.suppress(OSError):
+            os.killpg(group, signal.SIGKILL)
+        return True
 
-    def kill(self) -> None:
+    def close(self) -> None:
         """Kill the whole session and reap the shell; idempotent."""
-        if self.closed:
+        if self._closed:
             return
-        self.closed = True
+        self._closed = True
         _kill_session(self.proc.pid)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
@@ -404,6 +477,7 @@ class BashSession:
         soft_timeout: float = 10.0,
         env: Mapping[str, str] | None = None,
         max_wait: float = 300.0,
+        transport: TransportFactory = PtyTransport,
     ) -> None:
         self.workdir = os.path.abspath(workdir)
         self.soft_timeout = soft_timeout
@@ -413,7 +487,8 @@ class BashSession:
         self._env = _shell_env(env)
         self._nonce = secrets.token_hex(8)
         self._tag = f"###RH-{self._nonce}###".encode()
-        self._shell: _Shell | None = None
+        self._start_transport = transport
+        self._shell: Transport | None = None
         self._finalizer: weakref.finalize | None = None
         self._running = False
         self._pending = b""  # output read after a marker, shown with the next call
@@ -444,9 +519,9 @@ class BashSession:
         if self._shell is not None and not self._shell.closed:
             return
         # The tag lets a later process recognise this shell as ours (see stop_leftovers).
-        shell = _Shell(self.workdir, {**self._env, SESSION_TAG_VAR: self._nonce})
+        shell = self._start_transport(self.workdir, {**self._env, SESSION_TAG_VAR: self._nonce})
         self._shell = shell
-        self._finalizer = weakref.finalize(self, shell.kill)
+        self._finalizer = weakref.finalize(self, shell.close)
         cap = self._capture()
         self._send(_prompt_setup(self._nonce), cap)
         if self._wait(cap, idle=None, deadline=time.monotonic() + _START_SECONDS) != "done":
@@ -548,12 +623,8 @@ class BashSession:
         shell = self._require_shell()
         self._send(b"\x03", cap)
         outcome = self._wait(cap, idle=None, deadline=time.monotonic() + _INTERRUPT_GRACE)
-        if outcome == "deadline":
-            group = shell.foreground_group()
-            if group > 0 and group != shell.pid:
-                with contextlib.suppress(OSError):
-                    os.killpg(group, signal.SIGKILL)
-                outcome = self._wait(cap, idle=None, deadline=time.monotonic() + _INTERRUPT_GRACE)
+        if outcome == "deadline" and shell.kill_foreground():
+            outcome = self._wait(cap, idle=None, deadline=time.monotonic() + _INTERRUPT_GRACE)
         notes = [*notes, TIMEOUT_NOTE.format(seconds=timeout)]
         if outcome == "done":
             self._pending, self._cwd = cap.leftover, cap.cwd
@@ -567,7 +638,7 @@ class BashSession:
 
     def _shell_exited(self, cap: _Capture, notes: list[str]) -> CommandResult:
         shell = self._require_shell()
-        code = shell.proc.wait()
+        code = shell.exit_code()
         self._stop_shell()
         self._shell_died = True
         self._running = False
@@ -582,7 +653,7 @@ class BashSession:
         self._pending = b""
         return cap
 
-    def _require_shell(self) -> _Shell:
+    def _require_shell(self) -> Transport:
         if self._shell is None or self._shell.closed:
             raise SandboxError("the shell is not running")
         return self._shell
@@ -597,9 +668,9 @@ class BashSession:
         view = memoryview(data)
         deadline = time.monotonic() + max(self.soft_timeout, _SEND_SECONDS)
         poller = select.poll()
-        poller.register(shell.master, select.POLLIN | select.POLLOUT)
+        poller.register(shell.fileno(), select.POLLIN | select.POLLOUT)
         while view and time.monotonic() < deadline:
-            view = view[shell.write_some(view) :]
+            view = view[shell.write(view) :]
             if view:
                 poller.poll(100)
                 if chunk := shell.read():
@@ -611,13 +682,10 @@ class BashSession:
         shell = self._require_shell()
         last_output = time.monotonic()
         while True:
-            timeout_ms = _poll_timeout_ms(last_output, idle, deadline, shell.pidfd is None)
-            maybe_exited = shell.pidfd is None
-            for fd, _event in shell.poller.poll(timeout_ms):
-                if fd == shell.master and (data := shell.read()):
-                    cap.feed(data)
-                    last_output = time.monotonic()
-                maybe_exited |= fd == shell.pidfd
+            maybe_exited = shell.wait(_poll_timeout_ms(last_output, idle, deadline))
+            if data := shell.read():
+                cap.feed(data)
+                last_output = time.monotonic()
             if cap.find_marker():
                 return "done"
             if maybe_exited and shell.exited():
@@ -654,13 +722,9 @@ class BashSession:
         )
 
 
-def _poll_timeout_ms(
-    last_output: float, idle: float | None, deadline: float | None, no_pidfd: bool
-) -> int | None:
+def _poll_timeout_ms(last_output: float, idle: float | None, deadline: float | None) -> int | None:
     """Milliseconds poll() may sleep: until the soonest limit (None = no limit)."""
     limits = [t for t in (None if idle is None else last_output + idle, deadline) if t is not None]
-    if no_pidfd:
-        limits.append(time.monotonic() + 0.1)  # without a pidfd, exit is noticed by polling
     if not limits:
         return None
     return max(0, math.ceil((min(limits) - time.monotonic()) * 1000))

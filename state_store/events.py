@@ -70,7 +70,7 @@ class UserMessage(Event, tag="user_message"):
     """Text given to the model as the user: the task, or headless auto-replies."""
 
     content: str
-    origin: Literal["task", "auto_continue", "instruction"] = "task"
+    origin: Literal["task", "auto_continue", "instruction", "warning"] = "task"
 
 
 class ModelResponse(Event, tag="model_response"):
@@ -82,6 +82,9 @@ class ModelResponse(Event, tag="model_response"):
     completion_tokens: int = 0
     cost: float = 0.0
     latency_s: float = 0.0
+    # Prompt tokens read from / written to the provider's prompt cache (part of prompt_tokens).
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 class ModelRetry(Event, tag="model_retry"):
@@ -91,6 +94,15 @@ class ModelRetry(Event, tag="model_retry"):
     attempt: int
     error: str
     wait_s: float
+
+
+class ModelSwitched(Event, tag="model_switched"):
+    """The model kept failing: this call and the following ones go to `to_model`."""
+
+    step: int
+    from_model: str
+    to_model: str
+    reason: str
 
 
 class ExecuteBash(msgspec.Struct, tag="execute_bash", tag_field="tool", frozen=True, kw_only=True):
@@ -183,6 +195,7 @@ AnyEvent = (
     | UserMessage
     | ModelResponse
     | ModelRetry
+    | ModelSwitched
     | Action
     | Observation
     | Condensation
@@ -199,6 +212,12 @@ class Counters(msgspec.Struct, kw_only=True):
     cost: float = 0.0
     malformed_in_a_row: int = 0
     no_action_in_a_row: int = 0
+    # Seconds this run was active, summed over its processes (the runtime budget).
+    runtime_s: float = 0.0
+    # The stuck pattern the model was warned about, while that loop lasts ("" if none).
+    stuck_warning: str = ""
+    # The budgets whose 80% warning was given, as "name:limit" (a new limit warns again).
+    budget_warnings: list[str] = []
 
 
 class Snapshot(msgspec.Struct, kw_only=True):

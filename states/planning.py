@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from controller.condenser import condense, input_window, why_condense
-from controller.model_client import Completion, ProviderError
+from controller.condenser import (
+    condense,
+    estimate_tokens,
+    input_window,
+    tools_tokens,
+    why_condense,
+)
+from controller.model_client import (
+    Completion,
+    ContextWindowExceeded,
+    ProviderError,
+    RetryHook,
+    SwitchHook,
+)
 from controller.outcome import EndReason
 from controller.run_context import Next, PendingCall, RunContext
 from controller.tools import MalformedToolCall, parse_tool_call
-from state_store.events import ModelResponse, ModelRetry, ToolCall
+from state_store.events import ModelResponse, ModelRetry, ModelSwitched, ToolCall
 
 
 def run(ctx: RunContext) -> Next:
@@ -17,9 +29,13 @@ def run(ctx: RunContext) -> Next:
     def on_retry(attempt: int, error: str, wait_s: float) -> None:
         ctx.record(ModelRetry, step=step, attempt=attempt, error=error, wait_s=wait_s)
 
+    def on_switch(from_model: str, to_model: str, reason: str) -> None:
+        ctx.record(
+            ModelSwitched, step=step, from_model=from_model, to_model=to_model, reason=reason
+        )
+
     try:
-        _condense_if_needed(ctx)
-        completion = ctx.client.complete(ctx.messages, ctx.tools, on_retry)
+        completion = _complete(ctx, on_retry, on_switch)
     except ProviderError as e:
         return Next("fail", f"model provider error: {e}", EndReason.PROVIDER)
     _count(ctx, step, completion)
@@ -33,6 +49,8 @@ def run(ctx: RunContext) -> Next:
         completion_tokens=completion.completion_tokens,
         cost=completion.cost,
         latency_s=round(completion.latency_s, 4),
+        cached_tokens=completion.cached_tokens,
+        cache_write_tokens=completion.cache_write_tokens,
     )
     if not completion.tool_calls:
         counters.no_action_in_a_row += 1
@@ -44,12 +62,35 @@ def run(ctx: RunContext) -> Next:
     return Next("act", f"the model called {names}")
 
 
+_CONTEXT_RETRIES = 2
+
+
 def _condense_if_needed(ctx: RunContext) -> None:
     if ctx.window is None:
         ctx.window = input_window(ctx.config) or 0
-    reason = why_condense(ctx.config, ctx.messages, ctx.window)
+    reserve = tools_tokens(ctx.tools)
+    reason = why_condense(ctx.config, ctx.messages, ctx.window, reserve)
     if reason:
-        condense(ctx, reason, ctx.window)
+        condense(ctx, reason, ctx.window, reserve)
+
+
+def _complete(ctx: RunContext, on_retry: RetryHook, on_switch: SwitchHook) -> Completion:
+    """Ask the model, condensing the view first when it nears the input window, and again
+    (at most twice) when the provider still says the context is too long."""
+    _condense_if_needed(ctx)
+    for attempt in range(_CONTEXT_RETRIES + 1):
+        try:
+            return ctx.client.complete(ctx.messages, ctx.tools, on_retry, on_switch=on_switch)
+        except ContextWindowExceeded as e:
+            known = ctx.window or estimate_tokens(ctx.messages)
+            # The window is smaller than we thought: aim at what was just refused.
+            ctx.window = int(min(known, estimate_tokens(ctx.messages)) * 0.7)
+            if (
+                attempt == _CONTEXT_RETRIES
+                or condense(ctx, f"the provider said: {e}", ctx.window) is None
+            ):
+                raise
+    raise AssertionError("unreachable")
 
 
 def _count(ctx: RunContext, step: int, completion: Completion) -> None:

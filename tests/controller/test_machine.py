@@ -27,7 +27,7 @@ class ScriptedClient:
         self.answers = list(answers)
         self.calls = 0
 
-    def complete(self, messages, tools, on_retry) -> Completion:
+    def complete(self, messages, tools, on_retry, on_switch=None) -> Completion:
         answer = self.answers[self.calls]
         self.calls += 1
         if isinstance(answer, Exception):
