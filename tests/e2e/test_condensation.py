@@ -35,9 +35,17 @@ def counting_policy(workspace: Path):
             return text(f"The agent has been counting; the count file holds {count()}.")
         if count() >= STEPS:
             return finish(f"counted to {count()}")
-        return bash("n=$(cat count 2>/dev/null || echo 0); echo $((n+1)) > count; cat count")
+        return bash(
+            # written to a temporary file and renamed: a kill never leaves a half-written count
+            "n=$(cat count 2>/dev/null || echo 0); echo $((n+1)) > count.tmp && mv count.tmp count"
+            " && cat count"
+        )
 
     return policy
+
+
+def _read(path: Path) -> int:
+    return int(path.read_text()) if path.exists() else 0
 
 
 def request_tokens(body: dict) -> int:
@@ -63,7 +71,7 @@ def test_300_steps_stay_within_the_window_through_condensations_and_a_resume(
     )
     count = cli.workspace / "count"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and int(count.read_text() if count.exists() else 0) < 150:
+    while time.monotonic() < deadline and _read(count) < 150:
         time.sleep(0.05)
     proc.kill()  # in the middle, after several condensations
     proc.wait()
