@@ -39,7 +39,7 @@ jwt_secret = ""
 
 [llm]
 aws_region_name = ""
-api_key = "sk-openhands-template-key-0042"
+api_key = "fake-openhands-template-key-0042"
 reasoning_effort = "medium"
 max_message_chars = 10000
 model = "claude-sonnet-4-5-20250929"
@@ -59,7 +59,7 @@ native_tool_calling = true
 correct_num = 5
 
 [llm.gpt4o-mini]
-api_key = "sk-mini-key-abcdefgh"
+api_key = "fake-mini-key-abcdefgh"
 model = "gpt-4o"
 
 [agent]
@@ -586,7 +586,7 @@ def test_errors_in_the_user_file_name_it(lay: Layout) -> None:
 
 # ---- showing and saving secrets -----------------------------------------------------------------
 
-SECRET = "sk-live-SECRET-abcdef123456"
+SECRET = "fake-live-SECRET-abcdef123456"
 
 
 def test_describe_config_masks_secrets(lay: Layout) -> None:
