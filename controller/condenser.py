@@ -18,6 +18,7 @@ import msgspec
 
 from controller.config import CONDENSER_TYPES, AppConfig
 from controller.history import Message, build_messages, latest_condensation, to_message
+from controller.run_context import RunContext
 from state_store.events import Condensation, Event, ModelResponse, UserMessage
 
 # Tokens are estimated from characters: cheap, and close enough with a safety margin.
@@ -66,12 +67,12 @@ def why_condense(
 ) -> str:
     """Why the view must be condensed now, or "" when it fits. `reserve`: tokens the request
     spends besides the messages (the tools' definitions)."""
-    if CONDENSER_TYPES[config.condenser.type] == "noop":
-        return ""
+    size = config.condenser.max_size
+    if CONDENSER_TYPES[config.condenser.type] == "noop" or not (window or size):
+        return ""  # nothing to measure against: skip encoding the whole view every step
     tokens = estimate_tokens(messages) + reserve
     if window and tokens > TRIGGER_SHARE * window:
         return f"the prompt (~{tokens} tokens) nears the model's input window ({window})"
-    size = config.condenser.max_size
     if size and len(messages) > size:
         return f"the prompt holds {len(messages)} messages (max_size {size})"
     return ""
@@ -111,7 +112,9 @@ def _recent_start(bearing: list[tuple[Event, Message]], budget: int) -> Event | 
     return start
 
 
-def condense(ctx: Any, reason: str, window: int | None, reserve: int = 0) -> Condensation | None:
+def condense(
+    ctx: RunContext, reason: str, window: int | None, reserve: int = 0
+) -> Condensation | None:
     """Record a condensation (summarising if configured) and rebuild the model's view."""
     config: AppConfig = ctx.config
     if window:
@@ -149,7 +152,7 @@ def _budget_from_size(messages: Sequence[Message], config: AppConfig) -> int:
     return max(1, size // 2) * max(1, average)
 
 
-def _summarise(ctx: Any, cut: Cut) -> tuple[str, tuple[int, int, float]]:
+def _summarise(ctx: RunContext, cut: Cut) -> tuple[str, tuple[int, int, float]]:
     previous = latest_condensation(ctx.events)
     forgotten = [e for e in ctx.events if cut.kept_until < e.seq <= cut.forgotten_until]
     parts = []
