@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from controller import __version__
+from controller import __version__, interrupts
 from controller.config import (
     ConfigError,
     LoadedConfig,
@@ -224,24 +223,6 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(ExitCode.USAGE)
 
 
-_signals_seen = 0
-
-
-def _on_stop_signal(signum: int, frame: object) -> None:
-    """First SIGINT/SIGTERM: stop cleanly (the run is saved, exit 130). Second: at once;
-    every event already written is a whole line, so the store stays loadable."""
-    global _signals_seen
-    _signals_seen += 1
-    if _signals_seen > 1:
-        os._exit(ExitCode.INTERRUPTED)
-    raise KeyboardInterrupt
-
-
-def _install_signal_handlers() -> None:
-    signal.signal(signal.SIGINT, _on_stop_signal)
-    signal.signal(signal.SIGTERM, _on_stop_signal)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from controller.runner import UsageError, start_run  # keeps `--help` and `config` light
 
@@ -256,7 +237,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         task = read_task(args) if explicit or not replay_source else _optional_task(args)
         # Provider keys in .env (e.g. ANTHROPIC_API_KEY) must reach litellm too.
         os.environ.update(dotenv_environment(os.getcwd()))
-        _install_signal_handlers()
+        interrupts.install()
         return start_run(
             loaded, task, run_id=args.name, json_lines=args.json, replay_source=replay_source
         )
@@ -272,7 +253,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         instruction = read_task(args) if (args.task is not None or args.file) else None
         loaded = _load(args)
         os.environ.update(dotenv_environment(os.getcwd()))
-        _install_signal_handlers()
+        interrupts.install()
         return resume_run(loaded, args.run_id, instruction, json_lines=args.json)
     except (ValueError, ConfigError, UsageError) as e:
         _fail(str(e))
@@ -325,7 +306,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return _continue_replay(args)
 
     def go() -> int:
-        _install_signal_handlers()
+        interrupts.install()
         return replay(args.source, _load(args), as_json=args.json)
 
     return _guarded(go)
@@ -337,7 +318,7 @@ def _continue_replay(args: argparse.Namespace) -> int:
     try:
         loaded = _load(args)
         os.environ.update(dotenv_environment(os.getcwd()))
-        _install_signal_handlers()
+        interrupts.install()
         return start_run(
             loaded, args.task, run_id=args.name, json_lines=args.json, replay_source=args.source
         )

@@ -137,10 +137,6 @@ def condense(
         completion_tokens=usage[1],
         cost=usage[2],
     )
-    counters = ctx.snapshot.counters
-    counters.prompt_tokens += usage[0]
-    counters.completion_tokens += usage[1]
-    counters.cost += usage[2]
     ctx.messages = build_messages(ctx.messages[0]["content"], ctx.events)
     return event
 

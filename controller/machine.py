@@ -1,10 +1,5 @@
-"""The agent's finite-state machine: the transition table and the loop that drives it.
-
-    init ──start──▶ planning ──act──▶ acting ──observe──▶ observing ──finish──▶ finished
-                       ▲   └────────reflect─────────────────▲  │
-                       └──────────────────plan─────────────────┘
-    init | planning | acting | observing ──fail──▶ errored
-    finished | errored ──resume──▶ planning          (runhands resume: new limits or task)
+"""The agent's finite-state machine: the loop that drives a run through the transition
+table of `controller/lifecycle.py` (the README's diagram).
 
 Each state's work lives in `states/<state>.py`; a handler returns the trigger to fire and
 why. Every transition is saved as an event with that reason, then the snapshot is replaced.
@@ -17,32 +12,18 @@ from collections.abc import Callable
 
 from transitions import Machine, MachineError
 
+from controller.lifecycle import STATES_ORDER, TERMINAL, TRANSITIONS, State, Trigger
 from controller.outcome import EndReason
 from controller.run_context import Next, RunContext
 from state_store.events import Transition
+from state_store.store import StoreWriteError
 from states import acting, init, observing, planning
 
-STATES = ["init", "planning", "acting", "observing", "finished", "errored"]
-RUNNING = ["init", "planning", "acting", "observing"]
-TERMINAL = frozenset({"finished", "errored"})
-
-# trigger, source, destination: the only moves the machine can make.
-TRANSITIONS: list[tuple[str, str | list[str], str]] = [
-    ("start", "init", "planning"),  # sandbox ready
-    ("act", "planning", "acting"),  # the model called tools
-    ("reflect", "planning", "observing"),  # the model answered without a tool call
-    ("observe", "acting", "observing"),  # every tool call has its observation
-    ("plan", "observing", "planning"),  # within limits: next step
-    ("finish", "observing", "finished"),  # the agent called `finish`
-    ("fail", RUNNING, "errored"),  # limit, provider, sandbox, agent or internal failure
-    ("resume", ["finished", "errored"], "planning"),  # `runhands resume`: new limits or task
-]
-
-HANDLERS: dict[str, Callable[[RunContext], Next]] = {
-    "init": init.run,
-    "planning": planning.run,
-    "acting": acting.run,
-    "observing": observing.run,
+HANDLERS: dict[State, Callable[[RunContext], Next]] = {
+    State.INIT: init.run,
+    State.PLANNING: planning.run,
+    State.ACTING: acting.run,
+    State.OBSERVING: observing.run,
 }
 
 
@@ -55,52 +36,55 @@ class AgentMachine:
         self.ctx = ctx
         Machine(
             model=self,
-            states=STATES,
-            transitions=[{"trigger": t, "source": s, "dest": d} for t, s, d in TRANSITIONS],
+            states=[str(s) for s in STATES_ORDER],
+            transitions=[
+                {"trigger": str(t), "source": [str(s) for s in sources], "dest": str(d)}
+                for t, sources, d in TRANSITIONS
+            ],
             initial=ctx.snapshot.state,
-            auto_transitions=False,  # no to_<state>(): the table above is the whole truth
+            auto_transitions=False,  # no to_<state>(): the table is the whole truth
         )
 
     def drive(self) -> None:
-        """Run until finished or errored; KeyboardInterrupt propagates with state saved."""
+        """Run until finished or errored. KeyboardInterrupt and a failed store write
+        propagate, with everything saved so far intact."""
         while self.state not in TERMINAL:
-            handler = HANDLERS[self.state]
+            handler = HANDLERS[State(self.state)]
             try:
                 decision = handler(self.ctx)
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, StoreWriteError):
                 raise
             except Exception as e:  # a bug in a handler: end the run, keep the evidence
                 detail = traceback.format_exception_only(e)[-1].strip()
-                decision = Next("fail", f"internal error in {self.state}: {detail}", "internal")
+                decision = Next(
+                    Trigger.FAIL, f"internal error in {self.state}: {detail}", EndReason.INTERNAL
+                )
             self.fire(decision)
 
     def fire(self, decision: Next) -> None:
         source = self.state
         try:
-            self.trigger(decision.trigger)
+            self.trigger(str(decision.trigger))
         except (MachineError, AttributeError):
             # An illegal move is a bug: end in errored and say so, never jump silently.
             decision = Next(
-                "fail",
+                Trigger.FAIL,
                 f"illegal transition {decision.trigger!r} from {source} "
                 f"(wanted because: {decision.reason})",
                 EndReason.INTERNAL,
             )
-            self.trigger("fail")
+            self.trigger(Trigger.FAIL)
         self.ctx.record(
             Transition,
             source=source,
             dest=self.state,
-            trigger=decision.trigger,
+            trigger=str(decision.trigger),
             reason=decision.reason,
+            end=(decision.end or EndReason.INTERNAL) if self.state in TERMINAL else "",
+            runtime_s=self.ctx.runtime(),
         )
-        snapshot = self.ctx.snapshot
-        snapshot.state = self.state
-        if self.state in TERMINAL:
-            snapshot.reason = decision.end or EndReason.INTERNAL
-            snapshot.message = decision.reason
         # The snapshot is replaced and everything fsynced once per step, when it is complete
         # (and at the end): the log is the truth, written event by event, so a killed process
         # loses nothing and a machine crash at most the step in progress.
-        if self.state == "planning" or self.state in TERMINAL:
+        if self.state == State.PLANNING or self.state in TERMINAL:
             self.ctx.save_snapshot()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,11 +14,15 @@ from controller.config import AppConfig
 from controller.history import Message, to_message
 from controller.model_client import ModelClient
 from controller.reporting import Reporter
+from controller.run_state import apply
+from controller.tools import Outcome, clip_observation
 from controller.trajectory import RecordedStep
 from sandbox import Sandbox
 from sandbox.editor import Editor
-from state_store.events import Event, Snapshot, ToolArgs, ToolCall
+from state_store.events import Event, Observation, Snapshot, ToolCall
 from state_store.store import RunStore
+
+Recorder = Callable[..., Event]
 
 
 class Next(msgspec.Struct, frozen=True):
@@ -27,14 +32,6 @@ class Next(msgspec.Struct, frozen=True):
     reason: str
     # For `finish` and `fail`: the EndReason that decides the exit code.
     end: str = ""
-
-
-class PendingCall(msgspec.Struct, frozen=True):
-    """A tool call from the last model answer: valid arguments, or the error to report."""
-
-    call: ToolCall
-    args: ToolArgs | None = None
-    error: str = ""
 
 
 @dataclass
@@ -48,19 +45,19 @@ class RunContext:
     client_future: Future[ModelClient]
     editor: Editor
     messages: list[Message] = field(default_factory=list)
-    pending: list[PendingCall] = field(default_factory=list)
-    finish_message: str | None = None
-    # Set by planning when the model answered with text only: observing replies "continue".
-    answered_without_action: bool = False
-    # Every event of the run so far (the log's content): condensation plans from it.
+    # Every event of the run so far (the log's content): the truth handlers decide from,
+    # with `snapshot`, which is derived from it event by event.
     events: list[Event] = field(default_factory=list)
     # The model's input window in tokens, once known (0: unknown).
     window: int | None = None
     # Recorded actions init carries out before the model takes over (already relocated).
     replay_steps: list[RecordedStep] = field(default_factory=list)
     tools: list[dict[str, Any]] = field(default_factory=list)
-    # Monotonic time up to which this process's active time is in counters.runtime_s.
+    # `runhands resume -t`: the new instruction init gives the model.
+    instruction: str | None = None
+    # This process's start (monotonic) and the run's active seconds before it.
     clock: float = field(default_factory=time.monotonic)
+    runtime_before: float = 0.0
 
     @property
     def allowed_tools(self) -> set[str]:
@@ -71,9 +68,14 @@ class RunContext:
         # Created in the background during init: litellm's import overlaps sandbox start-up.
         return self.client_future.result()
 
+    def runtime(self) -> float:
+        """Seconds the run has been active, over all its processes, as of now."""
+        return round(self.runtime_before + time.monotonic() - self.clock, 3)
+
     def record(self, event_type: type[Event], **fields: Any) -> Event:
-        """Save an event, add it to the model's view, and report it."""
+        """Save an event, fold it into the snapshot, add it to the model's view, report it."""
         event = self.store.append(event_type, **fields)
+        apply(self.snapshot, event)
         self.events.append(event)
         message = to_message(event)
         if message is not None:
@@ -81,7 +83,18 @@ class RunContext:
         self.reporter.event(event)
         return event
 
+    def observe(self, call: ToolCall, outcome: Outcome, *, malformed: bool = False) -> None:
+        """Record a tool call's observation, cut to the size the model is shown."""
+        self.record(
+            Observation,
+            step=self.snapshot.counters.steps,
+            tool_call_id=call.id,
+            tool=call.name,
+            content=clip_observation(outcome.content, self.config.llm.max_message_chars),
+            error=outcome.error,
+            exit_code=outcome.exit_code,
+            malformed=malformed,
+        )
+
     def save_snapshot(self) -> None:
-        self.snapshot.last_seq = self.store.last_seq
-        self.snapshot.updated_at = time.time()
         self.store.save_snapshot(self.snapshot)

@@ -10,14 +10,16 @@ from pathlib import Path
 
 import msgspec
 
+from controller import interrupts
 from controller.config import AppConfig, LoadedConfig, is_secret_name, public_config
 from controller.history import build_messages
 from controller.machine import AgentMachine
 from controller.model_client import LiteLLMClient, ModelClient
-from controller.outcome import EXIT_CODES, EndReason
+from controller.outcome import EXIT_CODES, EndReason, ExitCode
 from controller.prompts import system_prompt
 from controller.reporting import Reporter
-from controller.run_context import RunContext
+from controller.run_context import Recorder, RunContext
+from controller.run_state import derive
 from controller.sandbox_factory import (
     SandboxConfigError,
     agent_workdir,
@@ -29,7 +31,7 @@ from controller.trajectory import RecordedStep
 from controller.volumes import VolumeError, parse_volumes, workspace_host_path
 from sandbox.editor import Editor
 from state_store.events import RunEnded, RunStarted, Snapshot, UserMessage
-from state_store.store import RunStore, StoreError, new_run_id
+from state_store.store import RunStore, StoreError, StoreWriteError, new_run_id
 
 # Provider prefixes that need no API key (local servers).
 _KEYLESS_PROVIDERS = {"ollama", "ollama_chat", "lm_studio", "llamafile", "vllm", "hosted_vllm"}
@@ -51,7 +53,13 @@ DOCKER_ONLY = (
 
 
 # Ends after which `runhands resume` makes sense without a new instruction.
-_RESUMABLE = {EndReason.LIMIT, EndReason.PROVIDER, EndReason.SANDBOX, EndReason.INTERRUPTED}
+_RESUMABLE = {
+    EndReason.LIMIT,
+    EndReason.PROVIDER,
+    EndReason.SANDBOX,
+    EndReason.INTERRUPTED,
+    EndReason.STORAGE,
+}
 
 
 class UsageError(Exception):
@@ -128,32 +136,33 @@ def start_run(
         task, steps = _recorded(loaded, replay_source, task, workdir)
     if not task:
         raise UsageError("no task: give -t TEXT, -f FILE, or pipe the task on stdin")
-    secrets = secrets_of(config)
     root = Path(config.core.file_store_path).expanduser()
+    run_id = new_run_id() if run_id is None else run_id
+    started = {
+        "run_id": run_id,
+        "task": "",  # the task lives in the log once: in the user message that follows
+        "workdir": workdir,
+        "host_workdir": host_workdir,
+        "runtime": config.core.runtime,
+        "model": config.llm.model,
+    }
+    opening = [(RunStarted, started), (UserMessage, {"content": task, "origin": "task"})]
     try:
-        store = RunStore.create(root, new_run_id() if run_id is None else run_id, secrets)
+        store = RunStore.create(
+            root, run_id, secrets_of(config), config=public_config(config), opening=opening
+        )
     except StoreError as e:
         raise UsageError(str(e)) from None
+    except StoreWriteError as e:
+        raise UsageError(f"the run could not be saved: {e}") from None
     reporter = make_reporter(loaded, json_lines)
-    store.save_config(public_config(config))
-    now = time.time()
-    snapshot = Snapshot(
-        run_id=store.run_id, task=task, state="init", last_seq=0, created_at=now, updated_at=now
-    )
+    snapshot = derive(store.run_id, store.events)
 
     def begin(ctx: RunContext, machine: AgentMachine) -> None:
         ctx.replay_steps = steps
         reporter.info(f"runhands: run {store.run_id} (state in {store.run_dir})")
-        ctx.record(
-            RunStarted,
-            run_id=store.run_id,
-            task=task,
-            workdir=workdir,
-            host_workdir=host_workdir,
-            runtime=config.core.runtime,
-            model=config.llm.model,
-        )
-        ctx.record(UserMessage, content=task, origin="task")
+        for event in store.events[1:]:
+            reporter.event(event)
         ctx.save_snapshot()
 
     return drive(config, store, reporter, snapshot, host_workdir, begin)
@@ -205,73 +214,104 @@ def drive(
     scope = str(store.run_dir.parent.resolve())
     sandbox = make_sandbox(config, store.run_id, host_workdir, env, scope)
     workdir = agent_workdir(config, host_workdir)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        ctx = RunContext(
-            config=config,
-            store=store,
-            sandbox=sandbox,
-            reporter=reporter,
-            snapshot=snapshot,
-            workdir=workdir,
-            client_future=pool.submit(_make_client, config),
-            editor=Editor(sandbox),
-            tools=tool_specs(_enabled_tools(config)),
-            messages=build_messages(system_prompt(workdir), store.events),
-            events=list(store.events),
-        )
-        machine = AgentMachine(ctx)
-        interrupted = False
-        try:
-            prepare(ctx, machine)
-            machine.drive()
-        except KeyboardInterrupt:
-            interrupted = True
-        finally:
-            sandbox.close()
-        return _end(ctx, interrupted, time.monotonic() - started)
-
-
-def _end(ctx: RunContext, interrupted: bool, duration: float) -> int:
-    snapshot, counters = ctx.snapshot, ctx.snapshot.counters
-    if interrupted:
-        snapshot.reason = EndReason.INTERRUPTED
-        snapshot.message = f"interrupted in state {snapshot.state}"
-    reason = EndReason(snapshot.reason or EndReason.INTERNAL)
-    exit_code = int(EXIT_CODES[reason])
-    ctx.record(
-        RunEnded,
-        run_id=snapshot.run_id,
-        state=snapshot.state,
-        reason=reason.value,
-        message=ctx.finish_message if reason is EndReason.FINISHED else snapshot.message,
-        steps=counters.steps,
-        prompt_tokens=counters.prompt_tokens,
-        completion_tokens=counters.completion_tokens,
-        cost=round(counters.cost, 6),
-        exit_code=exit_code,
-        duration_s=round(duration, 3),
+    pool = ThreadPoolExecutor(max_workers=1)
+    ctx = RunContext(
+        config=config,
+        store=store,
+        sandbox=sandbox,
+        reporter=reporter,
+        snapshot=snapshot,
+        workdir=workdir,
+        client_future=pool.submit(_make_client, config),
+        editor=Editor(sandbox),
+        tools=tool_specs(_enabled_tools(config)),
+        messages=build_messages(system_prompt(workdir), store.events),
+        events=list(store.events),
+        runtime_before=snapshot.counters.runtime_s,
     )
-    ctx.save_snapshot()
-    _save_trajectory(ctx)
-    ctx.store.close()
-    if reason in _RESUMABLE:
-        ctx.reporter.info(f"runhands: continue with: runhands resume {snapshot.run_id}")
+    stopped: EndReason | None = None
+    try:
+        machine = AgentMachine(ctx)
+        prepare(ctx, machine)
+        machine.drive()
+    except KeyboardInterrupt:
+        stopped = EndReason.INTERRUPTED
+    except StoreWriteError as e:
+        reporter.info(f"runhands: error: {e}")
+        stopped = EndReason.STORAGE
+    with interrupts.closing():
+        sandbox.close()
+        code = end_run(
+            ctx.record, ctx.snapshot, store, config, reporter, stopped, time.monotonic() - started
+        )
+        pool.shutdown(wait=True, cancel_futures=True)
+    return code
+
+
+def end_run(
+    record: Recorder,
+    snapshot: Snapshot,
+    store: RunStore,
+    config: AppConfig,
+    reporter: Reporter,
+    stopped: EndReason | None,
+    duration: float,
+    *,
+    close: bool = True,
+) -> int:
+    """Record how the run ended (`run_ended`), write its trajectory, close the store;
+    returns the exit code. `stopped`: interrupted, or the store failed, in any state."""
+    if stopped is not None:
+        message = f"{stopped.value} in state {snapshot.state}"
+        reason = stopped
+    else:
+        reason = EndReason(snapshot.reason or EndReason.INTERNAL)
+        message = snapshot.message
+    if reason is EndReason.FINISHED:
+        message = snapshot.finish_message or ""
+    exit_code = int(EXIT_CODES[reason])
+    counters = snapshot.counters
+    try:
+        record(
+            RunEnded,
+            run_id=snapshot.run_id,
+            state=snapshot.state,
+            reason=reason.value,
+            message=message,
+            steps=counters.steps,
+            prompt_tokens=counters.prompt_tokens,
+            completion_tokens=counters.completion_tokens,
+            cost=round(counters.cost, 6),
+            exit_code=exit_code,
+            duration_s=round(duration, 3),
+        )
+        store.save_snapshot(snapshot)
+        _save_trajectory(config, store, reporter)
+    except StoreWriteError as e:
+        if reason is not EndReason.STORAGE:
+            reporter.info(f"runhands: error: {e}")
+        reason, exit_code = EndReason.STORAGE, int(ExitCode.STORAGE)
+    finally:
+        if close:
+            store.close()
+    if close and reason in _RESUMABLE:
+        reporter.info(f"runhands: continue with: runhands resume {snapshot.run_id}")
     return exit_code
 
 
-def _save_trajectory(ctx: RunContext) -> None:
+def _save_trajectory(config: AppConfig, store: RunStore, reporter: Reporter) -> None:
     """[core] save_trajectory_path: the run in OpenHands' trajectory shape, at every end."""
-    path = ctx.config.core.save_trajectory_path
+    path = config.core.save_trajectory_path
     if not path:
         return
     from controller.trajectory import save_trajectory
 
     try:
-        written = save_trajectory(path, ctx.store.read_events(), secrets=secrets_of(ctx.config))
+        written = save_trajectory(path, store.read_events(), secrets=secrets_of(config))
     except ValueError as e:
-        ctx.reporter.info(f"runhands: warning: trajectory not saved: {e}")
+        reporter.info(f"runhands: warning: trajectory not saved: {e}")
         return
-    ctx.reporter.info(f"runhands: trajectory saved to {written}")
+    reporter.info(f"runhands: trajectory saved to {written}")
 
 
 def _not_used_here(loaded: LoadedConfig) -> list[str]:

@@ -6,7 +6,28 @@ from typing import Any
 
 import msgspec
 
-from state_store.events import TOOL_ARG_TYPES, ToolArgs, ToolCall
+from sandbox import CommandResult, Sandbox
+from sandbox.editor import Editor
+from sandbox.output import truncate_middle
+from state_store.events import (
+    TOOL_ARG_TYPES,
+    ExecuteBash,
+    Finish,
+    StrReplaceEditor,
+    Think,
+    ToolArgs,
+    ToolCall,
+)
+
+# Tools that change nothing: one left without its result by a crash is simply run again.
+PURE_TOOLS = frozenset({"think", "finish"})
+
+INTERRUPTED_ACTION = (
+    "This action was interrupted: runhands stopped (crash or signal) before its result was "
+    "saved, so it may have run partly or fully. Check the current state before running it "
+    "again if it is still needed."
+)
+ALREADY_FINISHED = "Not run: the task was already finished."
 
 _BASH = {
     "name": "execute_bash",
@@ -152,3 +173,52 @@ def parse_tool_call(call: ToolCall, allowed: set[str]) -> ToolArgs:
         return msgspec.convert(raw, TOOL_ARG_TYPES[call.name], strict=False)
     except msgspec.ValidationError as e:
         raise MalformedToolCall(f"Invalid arguments for {call.name}: {e}.") from None
+
+
+class Outcome(msgspec.Struct, frozen=True):
+    """What one tool call produced, before it is recorded."""
+
+    content: str
+    error: bool = False
+    exit_code: int | None = None
+
+
+def run_tool(sandbox: Sandbox, editor: Editor, args: ToolArgs) -> Outcome:
+    """Carry out one validated tool call (live runs, init's replay and `runhands replay`
+    share it); SandboxError means the sandbox itself broke."""
+    if isinstance(args, ExecuteBash):
+        result = sandbox.run(args.command, is_input=args.is_input, timeout=args.timeout)
+        return Outcome(format_command_result(result), exit_code=result.exit_code)
+    if isinstance(args, StrReplaceEditor):
+        edit = editor.execute(
+            args.command,
+            args.path,
+            file_text=args.file_text,
+            old_str=args.old_str,
+            new_str=args.new_str,
+            insert_line=args.insert_line,
+            view_range=args.view_range,
+        )
+        return Outcome(edit.output, error=edit.error)
+    if isinstance(args, Think):
+        return Outcome("Your thought has been logged.")
+    if isinstance(args, Finish):
+        return Outcome("The task is marked as finished.")
+    raise TypeError(f"no executor for {type(args).__name__}")
+
+
+def clip_observation(content: str, limit: int) -> str:
+    """An observation cut in the middle to `limit` characters, as the model sees it."""
+    return truncate_middle(content, limit)
+
+
+def format_command_result(result: CommandResult) -> str:
+    """The observation text for a command, with OpenHands' trailing metadata lines."""
+    parts = [result.output.rstrip("\n")]
+    if result.note:
+        parts.append(result.note)
+    if not result.still_running and not result.timed_out and result.exit_code != -1:
+        parts.append(f"[The command completed with exit code {result.exit_code}.]")
+    if result.cwd:
+        parts.append(f"[Current working directory: {result.cwd}]")
+    return "\n".join(part for part in parts if part)

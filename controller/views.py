@@ -15,6 +15,7 @@ from pathlib import Path
 import msgspec
 
 from controller.reporting import describe
+from controller.run_state import derive
 from state_store.events import (
     AnyEvent,
     RunEnded,
@@ -29,9 +30,10 @@ from state_store.store import (
     SNAPSHOT_FILE,
     EventLog,
     StoreError,
+    check_private,
+    is_active,
     load_log,
     read_snapshot,
-    snapshot_from_events,
     validate_run_id,
 )
 
@@ -74,18 +76,18 @@ class RunReport(msgspec.Struct, kw_only=True):
 
 
 def summarize(run_dir: Path) -> RunSummary:
-    """Counters from the snapshot; from the events when the run died before its first one."""
+    """From the snapshot (a cache, quick to read); from the log when it is missing or
+    damaged, or the run is being driven right now (the snapshot lags by a step)."""
     snapshot = _snapshot_or_none(run_dir)
-    events = [] if snapshot is not None else _log_of(run_dir).events
-    return _summary(run_dir.name, snapshot, events)
+    if snapshot is None or is_active(run_dir):
+        snapshot = derive(run_dir.name, _log_of(run_dir).events)
+    return _summary(snapshot)
 
 
-def _summary(run_id: str, snapshot: Snapshot | None, events: list[AnyEvent]) -> RunSummary:
-    if snapshot is None:  # killed before its first snapshot: the log says it all
-        snapshot = snapshot_from_events(run_id, events)
+def _summary(snapshot: Snapshot) -> RunSummary:
     c = snapshot.counters
     return RunSummary(
-        run_id=run_id,
+        run_id=snapshot.run_id,
         task=snapshot.task,
         state=snapshot.state,
         reason=snapshot.reason,
@@ -99,12 +101,11 @@ def _summary(run_id: str, snapshot: Snapshot | None, events: list[AnyEvent]) -> 
 
 
 def _snapshot_or_none(run_dir: Path) -> Snapshot | None:
-    if not (run_dir / SNAPSHOT_FILE).exists():
-        return None
+    """The cached snapshot, or None when it is missing or damaged (the log decides)."""
     try:
         return read_snapshot(run_dir)
-    except OSError as e:
-        raise StoreError(f"cannot read {run_dir / SNAPSHOT_FILE}: {e.strerror}") from None
+    except (OSError, StoreError):
+        return None
 
 
 def _log_of(run_dir: Path) -> EventLog:
@@ -118,7 +119,8 @@ def _log_of(run_dir: Path) -> EventLog:
 
 
 def _is_run(path: Path) -> bool:
-    return (path / EVENTS_FILE).is_file() or (path / SNAPSHOT_FILE).is_file()
+    """A run exists once its log does (it is created whole, with the task)."""
+    return (path / EVENTS_FILE).is_file()
 
 
 def _find_run(root: Path, run_id: str) -> Path:
@@ -232,16 +234,18 @@ def show_inspect(root: Path, run_id: str, *, as_json: bool) -> int:
 
 
 def inspect_run(run_dir: Path) -> RunReport:
-    """Read a run for `inspect`; a damaged file is a StoreError naming file and line."""
-    snapshot = _snapshot_or_none(run_dir)
+    """Read a run for `inspect`, from its log (the truth); a damaged log is a StoreError
+    naming file and line."""
+    check_private(run_dir)
     log = _log_of(run_dir)
-    summary = _summary(run_dir.name, snapshot, log.events)
+    snapshot = derive(run_dir.name, log.events)
+    summary = _summary(snapshot)
     started = next((e for e in log.events if isinstance(e, RunStarted)), None)
     return RunReport(
         summary=summary,
         model=started.model if started else "",
         workdir=started.workdir if started else "",
-        message=_final_message(log.events) or (snapshot.message if snapshot else ""),
+        message=_final_message(log.events) or snapshot.message,
         duration_s=max(0.0, summary.updated_at - summary.created_at),
         torn_bytes=log.torn_bytes,
         transitions=[e for e in log.events if isinstance(e, Transition)],

@@ -48,6 +48,8 @@ class SandboxStarted(Event, tag="sandbox_started"):
 
     runtime: str
     identity: str
+    # What earlier processes of this run left running was found and stopped first.
+    stopped_leftovers: bool = False
 
 
 class RunResumed(Event, tag="run_resumed"):
@@ -64,6 +66,10 @@ class Transition(Event, tag="transition"):
     dest: str
     trigger: str
     reason: str
+    # Into finished/errored: the EndReason that decides the exit code.
+    end: str = ""
+    # Seconds the run had been active when the move was made, summed over its processes.
+    runtime_s: float = 0.0
 
 
 class UserMessage(Event, tag="user_message"):
@@ -71,6 +77,9 @@ class UserMessage(Event, tag="user_message"):
 
     content: str
     origin: Literal["task", "auto_continue", "instruction", "warning"] = "task"
+    # For warnings: what was warned about ("stuck:<pattern>", "steps:<limit>", ...), so a
+    # warning is given once, also across a crash.
+    key: str = ""
 
 
 class ModelResponse(Event, tag="model_response"):
@@ -155,6 +164,9 @@ class Observation(Event, tag="observation"):
     content: str
     error: bool = False
     exit_code: int | None = None
+    # The call could not be carried out (unknown tool, bad arguments): counts towards the
+    # malformed-answers cap.
+    malformed: bool = False
 
 
 class Condensation(Event, tag="condensation"):
@@ -204,7 +216,7 @@ AnyEvent = (
 
 
 class Counters(msgspec.Struct, kw_only=True):
-    """What limits are checked against; kept in the snapshot so a crash loses none."""
+    """What limits are checked against, derived from the log."""
 
     steps: int = 0
     prompt_tokens: int = 0
@@ -212,24 +224,44 @@ class Counters(msgspec.Struct, kw_only=True):
     cost: float = 0.0
     malformed_in_a_row: int = 0
     no_action_in_a_row: int = 0
-    # Seconds this run was active, summed over its processes (the runtime budget).
+    # Seconds this run was active, summed over its processes (the runtime budget), as of
+    # the last transition.
     runtime_s: float = 0.0
-    # The stuck pattern the model was warned about, while that loop lasts ("" if none).
-    stuck_warning: str = ""
-    # The budgets whose 80% warning was given, as "name:limit" (a new limit warns again).
-    budget_warnings: list[str] = []
 
 
 class Snapshot(msgspec.Struct, kw_only=True):
-    """The machine state and counters, replaced atomically after every transition."""
+    """Everything the state handlers decide from, derived from the event log by
+    `controller.run_state.apply`: a cache of the log, which can be deleted at any time."""
 
     schema: int = SCHEMA_VERSION
     run_id: str
-    task: str
-    state: str
-    last_seq: int
-    created_at: float
-    updated_at: float
+    state: str = "init"
+    last_seq: int = 0
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    # The task's first line(s), for listings (the task itself lives in the log once).
+    task: str = ""
     counters: Counters = msgspec.field(default_factory=Counters)
+    # How the run ended (EndReason) and why, while it is ended or stopped.
     reason: str = ""
     message: str = ""
+    # `run_ended` was written for the current end (a crash can come between the two).
+    ended: bool = False
+    # Tool calls of the last model answer still without an observation, in order, and
+    # those of them whose `action` was saved (they may have run).
+    open_calls: list[ToolCall] = []
+    started_calls: list[str] = []
+    # Every call of the current answer so far was malformed (the streak counts answers).
+    all_malformed: bool = False
+    # A model answer was saved since the machine last entered planning.
+    answered: bool = False
+    # The last answer was text only and has not been replied to yet ("continue").
+    awaiting_continue: bool = False
+    # The model called `finish` (its message), until a new instruction.
+    finish_message: str | None = None
+    # The step at which the model was last warned that it loops (0: never).
+    stuck_warned_step: int = 0
+    # The budgets whose 80% warning was given, as "name:limit" (a new limit warns again).
+    budget_warnings: list[str] = []
+    # The state a `resume` left (init then re-enters the machine there).
+    resumed_from: str = ""

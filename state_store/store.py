@@ -3,17 +3,22 @@
 Every event is written to the OS as it happens (a killed process loses nothing) and the log
 and snapshot are fsynced once per step (`sync`), so even a machine crash loses at most the
 step in progress: at most one torn final line in the log, and a snapshot that is either
-the old or the new one. Files are 0600,
-directories 0700. Known secret values are redacted from every byte written.
+the old or the new one. A write that fails (no space left) is undone: the log is cut back
+to its last complete line, the old snapshot kept, and `StoreWriteError` raised. A run
+exists once its `events.jsonl` does, and that file is created whole (header, start, task),
+so a crash while a run starts leaves no half run. Files are 0600, directories 0700. Known
+secret values are redacted from every byte written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
 import secrets as pysecrets
 import signal
+import stat
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,19 +26,9 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from state_store.events import (
-    SCHEMA_VERSION,
-    AnyEvent,
-    Condensation,
-    Event,
-    LogHeader,
-    ModelResponse,
-    RunEnded,
-    RunResumed,
-    RunStarted,
-    Snapshot,
-    Transition,
-)
+from state_store.events import SCHEMA_VERSION, AnyEvent, Event, LogHeader, Snapshot
+from state_store.faults import FaultPoint
+from state_store.files import Redactor, sync_directory, write_all, write_atomic
 
 EVENTS_FILE = "events.jsonl"
 SNAPSHOT_FILE = "snapshot.json"
@@ -41,7 +36,6 @@ CONFIG_FILE = "config.json"
 LOCK_FILE = "lock"
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_REDACTED = b"****"
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -49,6 +43,10 @@ S = TypeVar("S", bound=msgspec.Struct)
 
 class StoreError(Exception):
     """The store cannot be used: bad run id, unwritable directory, damaged file, busy run."""
+
+
+class StoreWriteError(Exception):
+    """A write to the run's files failed (e.g. no space left); nothing saved was lost."""
 
 
 def validate_run_id(run_id: str) -> str:
@@ -64,15 +62,11 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + pysecrets.token_hex(3)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+def _write_error(path: Path, error: OSError) -> StoreWriteError:
+    return StoreWriteError(f"cannot write {path}: {error.strerror or error}")
+
+
+Opening = list[tuple[type[Event], dict[str, Any]]]
 
 
 class RunStore:
@@ -81,37 +75,66 @@ class RunStore:
     def __init__(self, run_dir: Path, secrets: Iterable[str] = ()) -> None:
         self.run_dir = run_dir
         self.run_id = run_dir.name
-        self._secrets = [s.encode() for s in secrets if s and len(s) >= 4]
+        self.redactor = Redactor(secrets)
         self._log_fd: int | None = None
         self._lock_fd: int | None = None
         self._seq = 0
+        self._size = 0  # bytes of complete lines in the log: where a failed write is cut
         self._encoder = msgspec.json.Encoder()
-        # Filled by `open`: the events already saved, and the bytes of a torn line cut off.
+        self._faults = FaultPoint()
+        # The events saved so far (read by `open`, written by `create`), and the bytes of a
+        # torn last line `open` cut off.
         self.events: list[AnyEvent] = []
         self.torn_bytes = 0
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
-    def create(cls, root: Path, run_id: str, secrets: Iterable[str] = ()) -> RunStore:
-        """Make a new run directory; refuses to touch an existing run."""
+    def create(
+        cls,
+        root: Path,
+        run_id: str,
+        secrets: Iterable[str] = (),
+        *,
+        config: msgspec.Struct,
+        opening: Opening = (),
+    ) -> RunStore:
+        """Make a new run: its config, then its log holding the header and `opening` events,
+        created whole. Refuses an existing run; reclaims a directory a crash left before
+        the log existed (that run never started)."""
         validate_run_id(run_id)
-        try:
-            root.mkdir(parents=True, exist_ok=True, mode=0o700)
-            (root / run_id).mkdir(mode=0o700)
-        except FileExistsError:
-            raise StoreError(
-                f"run {run_id!r} already exists in {root}; continue it with "
-                f"`runhands resume {run_id}` or pick another name"
-            ) from None
-        except OSError as e:
-            raise StoreError(f"cannot create the state directory {root}: {e.strerror}") from None
-        store = cls(root / run_id, secrets)
+        run_dir = root / run_id
+        _claim(root, run_dir)
+        store = cls(run_dir, secrets)
         store._lock()
-        store._log_fd = os.open(
-            store.run_dir / EVENTS_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
-        )
-        store.append(LogHeader, schema=SCHEMA_VERSION, run_id=run_id, writer="runhands")
+        try:
+            for leftover in (CONFIG_FILE, SNAPSHOT_FILE, EVENTS_FILE + ".tmp"):
+                (run_dir / leftover).unlink(missing_ok=True)
+            store.save_config(config)
+            store._create_log(
+                [
+                    (LogHeader, {"schema": SCHEMA_VERSION, "run_id": run_id, "writer": "runhands"}),
+                    *opening,
+                ]
+            )
+        except BaseException:
+            store.close()
+            raise
         return store
+
+    def _create_log(self, opening: Opening) -> None:
+        lines = []
+        for seq, (event_type, fields) in enumerate(opening, start=1):
+            event = event_type(seq=seq, ts=time.time(), **fields)
+            self.events.append(event)
+            lines.append(self._line(event))
+        path = self.run_dir / EVENTS_FILE
+        self._faults_before_write(path)
+        try:
+            write_atomic(path, b"".join(lines))
+        except OSError as e:
+            raise _write_error(path, e) from None
+        self._seq, self._size = len(lines), sum(map(len, lines))
+        self._log_fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
 
     @classmethod
     def open(cls, root: Path, run_id: str, secrets: Iterable[str] = ()) -> RunStore:
@@ -119,23 +142,29 @@ class RunStore:
         and reported in `torn_bytes`; any other damage is a StoreError, file untouched."""
         validate_run_id(run_id)
         run_dir = root / run_id
-        if not (run_dir / EVENTS_FILE).is_file():
+        if not _is_file(run_dir / EVENTS_FILE):
             raise StoreError(f"no run named {run_id!r} in {root} (`runhands list` shows them)")
+        check_private(run_dir)
         store = cls(run_dir, secrets)
         store._lock()
-        log = load_log(run_dir / EVENTS_FILE)
-        store.events = log.events
-        store.torn_bytes = log.torn_bytes
-        fd = os.open(run_dir / EVENTS_FILE, os.O_WRONLY | os.O_APPEND)
+        try:
+            log = load_log(run_dir / EVENTS_FILE)
+            check_not_cut(run_dir, log)
+            fd = os.open(run_dir / EVENTS_FILE, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+        except BaseException:
+            store.close()
+            raise
+        store.events, store.torn_bytes = log.events, log.torn_bytes
+        size = os.fstat(fd).st_size - log.torn_bytes
         if log.torn_bytes:
-            os.ftruncate(fd, os.fstat(fd).st_size - log.torn_bytes)
-        store._log_fd = fd
+            os.ftruncate(fd, size)
+        store._log_fd, store._size = fd, size
         store._seq = log.events[-1].seq if log.events else 0
         return store
 
     def _lock(self) -> None:
         # flock dies with the process, so a crashed run never leaves its lock held.
-        fd = os.open(self.run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self.run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -151,7 +180,7 @@ class RunStore:
     def append(self, event_type: type[Event], **fields: Any) -> Event:
         """Build the next event (sequence number and time filled in) and write it."""
         event = event_type(seq=self._seq + 1, ts=time.time(), **fields)
-        line = self._redact(self._encoder.encode(event))
+        line = self._line(event)
         # A signal between the write and the count would leave a gap or a duplicate
         # sequence number: hold SIGINT/SIGTERM for these two steps.
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
@@ -162,30 +191,53 @@ class RunStore:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         return event
 
-    def _write_line(self, data: bytes) -> None:
+    def _line(self, event: Event) -> bytes:
+        return self.redactor.bytes(self._encoder.encode(event)) + b"\n"
+
+    def _write_line(self, line: bytes) -> None:
         assert self._log_fd is not None, "store is closed"
-        os.write(self._log_fd, data + b"\n")
+        path = self.run_dir / EVENTS_FILE
+        try:
+            self._faults.before_write()
+            write_all(self._log_fd, line)
+        except OSError as e:
+            # Undo whatever part of the line was written: the log stays whole lines.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._log_fd, self._size)
+            raise _write_error(path, e) from None
+        self._size += len(line)
+
+    def _faults_before_write(self, path: Path) -> None:
+        try:
+            self._faults.before_write()
+        except OSError as e:
+            raise _write_error(path, e) from None
 
     def sync(self) -> None:
         """Make everything written so far survive a machine crash (once per step)."""
         assert self._log_fd is not None, "store is closed"
-        os.fsync(self._log_fd)
+        try:
+            os.fsync(self._log_fd)
+        except OSError as e:
+            raise _write_error(self.run_dir / EVENTS_FILE, e) from None
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
-        """Sync the log, then replace the snapshot atomically (once per step)."""
+        """Sync the log, then replace the snapshot atomically (once per step); on failure
+        the previous snapshot stays."""
         self.sync()
-        data = self._redact(msgspec.json.encode(snapshot))
-        _write_atomic(self.run_dir / SNAPSHOT_FILE, data)
+        self._save(SNAPSHOT_FILE, msgspec.json.encode(snapshot))
 
     def save_config(self, config: msgspec.Struct) -> None:
         """The run's effective configuration, secrets already removed by the caller."""
-        data = msgspec.json.encode({"schema": SCHEMA_VERSION, "config": config})
-        _write_atomic(self.run_dir / CONFIG_FILE, self._redact(data))
+        self._save(CONFIG_FILE, msgspec.json.encode({"schema": SCHEMA_VERSION, "config": config}))
 
-    def _redact(self, data: bytes) -> bytes:
-        for secret in self._secrets:
-            data = data.replace(secret, _REDACTED)
-        return data
+    def _save(self, name: str, data: bytes) -> None:
+        path = self.run_dir / name
+        self._faults_before_write(path)
+        try:
+            write_atomic(path, self.redactor.bytes(data))
+        except OSError as e:
+            raise _write_error(path, e) from None
 
     def close(self) -> None:
         for fd in (self._log_fd, self._lock_fd):
@@ -196,6 +248,39 @@ class RunStore:
     # -- reading ---------------------------------------------------------------------------
     def read_events(self) -> list[AnyEvent]:
         return read_events(self.run_dir / EVENTS_FILE)
+
+
+def _claim(root: Path, run_dir: Path) -> None:
+    """Take the run's directory: new, or left by a crash before its log was created."""
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        run_dir.mkdir(mode=0o700)
+        sync_directory(root)
+    except FileExistsError:
+        if run_dir.is_symlink() or not run_dir.is_dir() or _is_file(run_dir / EVENTS_FILE):
+            raise StoreError(
+                f"run {run_dir.name!r} already exists in {root}; continue it with "
+                f"`runhands resume {run_dir.name}` or pick another name"
+            ) from None
+    except OSError as e:
+        raise StoreError(f"cannot create the state directory {root}: {e.strerror}") from None
+
+
+def _is_file(path: Path) -> bool:
+    return path.is_file() or path.is_symlink()
+
+
+def check_private(run_dir: Path) -> None:
+    """Refuse a run whose files others could have changed: a symlinked log (it would be
+    read and written wherever it points) or a directory others can write."""
+    info = os.lstat(run_dir)
+    if stat.S_ISLNK(info.st_mode) or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise StoreError(
+            f"{run_dir}: refusing a run directory that is a symlink or writable by others "
+            "(runhands makes them 0700)"
+        )
+    if (run_dir / EVENTS_FILE).is_symlink():
+        raise StoreError(f"{run_dir / EVENTS_FILE}: refusing a symlinked event log")
 
 
 _event_decoder = msgspec.json.Decoder(AnyEvent)
@@ -209,7 +294,10 @@ class EventLog(msgspec.Struct):
 
 def load_log(path: Path) -> EventLog:
     """Decode an event log. A torn final line is ignored and reported; a damaged line
-    elsewhere, or a log from a newer schema, is an error naming the file and line."""
+    elsewhere, a sequence number out of place (lines lost, duplicated, renumbered), or a
+    log from a newer schema is an error naming the file and line."""
+    if path.is_symlink():
+        raise StoreError(f"{path}: refusing a symlinked event log")
     data = path.read_bytes()
     torn = 0
     if data and not data.endswith(b"\n"):
@@ -220,10 +308,31 @@ def load_log(path: Path) -> EventLog:
         if number == 1:
             _check_schema(path, line)
         try:
-            events.append(_event_decoder.decode(line))
+            event = _event_decoder.decode(line)
         except msgspec.DecodeError as e:
             raise StoreError(f"{path}:{number}: damaged event ({e})") from None
+        if event.seq != number:
+            raise StoreError(
+                f"{path}:{number}: event numbered {event.seq} where {number} belongs "
+                "(lines lost, duplicated or reordered): the log is damaged"
+            )
+        events.append(event)
     return EventLog(events=events, torn_bytes=torn)
+
+
+def check_not_cut(run_dir: Path, log: EventLog) -> None:
+    """The snapshot is written after the events it counts were synced: a log that ends
+    before it lost events at its end."""
+    try:
+        saved = read_snapshot(run_dir).last_seq
+    except (OSError, StoreError):
+        return  # no usable snapshot: nothing to compare with (it is only a cache)
+    last = log.events[-1].seq if log.events else 0
+    if saved > last:
+        raise StoreError(
+            f"{run_dir / EVENTS_FILE}: the log ends at event {last} but {saved} were saved: "
+            "events were cut from its end"
+        )
 
 
 def _check_schema(path: Path, first_line: bytes) -> None:
@@ -262,8 +371,14 @@ def is_active(run_dir: Path) -> bool:
 
 
 def load_config(run_dir: Path, config_type: type[S]) -> S:
-    data = (run_dir / CONFIG_FILE).read_bytes()
-    return msgspec.json.decode(data, type=_config_file(config_type)).config
+    path = run_dir / CONFIG_FILE
+    try:
+        data = path.read_bytes()
+        return msgspec.json.decode(data, type=_config_file(config_type)).config
+    except FileNotFoundError:
+        raise StoreError(f"{path} is missing: the run's configuration was not saved") from None
+    except (OSError, msgspec.DecodeError) as e:
+        raise StoreError(f"{path}: damaged configuration ({e})") from None
 
 
 def _config_file(config_type: type[S]) -> type:
@@ -278,34 +393,3 @@ def read_snapshot(run_dir: Path) -> Snapshot:
         return msgspec.json.decode(data, type=Snapshot)
     except msgspec.DecodeError as e:
         raise StoreError(f"{path}: damaged snapshot ({e})") from None
-
-
-def snapshot_from_events(run_id: str, events: list[AnyEvent]) -> Snapshot:
-    """What the snapshot says according to the log, which is the truth: the saved snapshot
-    may lag it by the step in progress, or be missing after an early crash."""
-    first, last = (events[0].ts, events[-1].ts) if events else (0.0, 0.0)
-    snapshot = Snapshot(
-        run_id=run_id, task="", state="init", last_seq=0, created_at=first, updated_at=last
-    )
-    counters = snapshot.counters
-    for event in events:
-        snapshot.last_seq = event.seq
-        if isinstance(event, RunStarted):
-            snapshot.task, snapshot.created_at = event.task, event.ts
-        elif isinstance(event, Transition):
-            snapshot.state = event.dest
-            snapshot.message = event.reason
-        elif isinstance(event, ModelResponse):
-            counters.steps += 1
-            counters.prompt_tokens += event.prompt_tokens
-            counters.completion_tokens += event.completion_tokens
-            counters.cost += event.cost
-        elif isinstance(event, Condensation):  # a summary costs tokens too
-            counters.prompt_tokens += event.prompt_tokens
-            counters.completion_tokens += event.completion_tokens
-            counters.cost += event.cost
-        elif isinstance(event, RunEnded):
-            snapshot.reason, snapshot.message = event.reason, event.message
-        elif isinstance(event, RunResumed):
-            snapshot.reason = snapshot.message = ""  # running again: the old end is over
-    return snapshot

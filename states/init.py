@@ -1,34 +1,92 @@
-"""init: start the sandbox (the store is already open and the config validated), and replay a
-recorded run's actions first when asked (`replay --continue`, `replay_trajectory_path`)."""
+"""init: (re)start the sandbox, settle what a crash left in flight, then enter the machine
+where the log says the run is.
+
+A new run comes here first; `runhands resume` brings every run back here (the `resume`
+transition), so restarting after a crash is one path: stop what the dead process left
+running, start a sandbox, answer the tool calls that may have run (their result was never
+saved) as interrupted, and re-enter planning, acting or observing. A recorded run's actions
+are carried out first when asked (`replay --continue`, `replay_trajectory_path`).
+"""
 
 from __future__ import annotations
 
 import msgspec
 
+from controller.lifecycle import State, Trigger
 from controller.outcome import EndReason
 from controller.run_context import Next, RunContext
+from controller.sandbox_factory import stop_leftovers
+from controller.tools import INTERRUPTED_ACTION, PURE_TOOLS, Outcome, run_tool
 from sandbox import SandboxError
 from state_store.events import (
     Action,
     Finish,
     ModelResponse,
-    Observation,
     SandboxStarted,
     ToolCall,
+    UserMessage,
 )
-from states.acting import clip_observation, run_tool
+
+NOT_RUN_NEW_INSTRUCTION = "Not run: the run was resumed with a new instruction (below)."
 
 
 def run(ctx: RunContext) -> Next:
     try:
-        ctx.sandbox.start()
-        ctx.record(SandboxStarted, runtime=ctx.config.core.runtime, identity=ctx.sandbox.identity)
+        _start_sandbox(ctx)
+        _answer_interrupted(ctx)
+        _give_instruction(ctx)
         replayed = _replay(ctx)
     except SandboxError as e:
-        return Next("fail", f"the sandbox failed: {e}", EndReason.SANDBOX)
+        return Next(Trigger.FAIL, f"the sandbox failed: {e}", EndReason.SANDBOX)
+    return _reenter(ctx, replayed)
+
+
+def _start_sandbox(ctx: RunContext) -> None:
+    stopped = stop_leftovers(ctx.events, ctx.config, ctx.store.run_dir.parent, ctx.store.run_id)
+    ctx.sandbox.start()
+    ctx.record(
+        SandboxStarted,
+        runtime=ctx.config.core.runtime,
+        identity=ctx.sandbox.identity,
+        stopped_leftovers=stopped,
+    )
+
+
+def _answer_interrupted(ctx: RunContext) -> None:
+    """A call whose action was saved but not its result may have run: say so, never run it
+    again silently. (Calls never started are acting's: they are simply run.)"""
+    snapshot = ctx.snapshot
+    for call in list(snapshot.open_calls):
+        if call.id in snapshot.started_calls and call.name not in PURE_TOOLS:
+            ctx.observe(call, Outcome(INTERRUPTED_ACTION, error=True))
+
+
+def _give_instruction(ctx: RunContext) -> None:
+    """`resume -t`: the model gets the new instruction; calls of its last answer not yet
+    carried out are left, since the instruction may change the plan."""
+    if not ctx.instruction:
+        return
+    for call in list(ctx.snapshot.open_calls):
+        ctx.observe(call, Outcome(NOT_RUN_NEW_INSTRUCTION, error=True))
+    ctx.record(UserMessage, content=ctx.instruction, origin="instruction")
+    ctx.instruction = None
+
+
+def _reenter(ctx: RunContext, replayed: int) -> Next:
+    """Where the run goes on: a saved answer is used, never asked for again; a call never
+    started is carried out; a step whose results are all saved is decided on; otherwise the
+    model is asked."""
+    snapshot, ready = ctx.snapshot, f"sandbox ready in {ctx.workdir}"
+    came_from = snapshot.resumed_from
+    if snapshot.open_calls:
+        return Next(Trigger.ACT, f"{ready}; resumed: tool calls to carry out")
+    if came_from in (State.ACTING, State.OBSERVING) or (
+        came_from == State.PLANNING and snapshot.answered
+    ):
+        return Next(Trigger.OBSERVE, f"{ready}; resumed: the step to decide on")
     if replayed:
-        return Next("start", f"sandbox ready in {ctx.workdir}; replayed {replayed} actions")
-    return Next("start", f"sandbox ready in {ctx.workdir}")
+        return Next(Trigger.START, f"{ready}; replayed {replayed} actions")
+    return Next(Trigger.START, ready)
 
 
 def _replay(ctx: RunContext) -> int:
@@ -36,8 +94,7 @@ def _replay(ctx: RunContext) -> int:
     over with their real observations in its context. A recorded `finish` is skipped."""
     steps = [s for s in ctx.replay_steps if not isinstance(s.args, Finish)]
     for step in steps:
-        ctx.snapshot.counters.steps += 1
-        number = ctx.snapshot.counters.steps
+        number = ctx.snapshot.counters.steps + 1
         call = ToolCall(
             id=f"replay_{number}",
             name=step.args.__struct_config__.tag,
@@ -45,16 +102,7 @@ def _replay(ctx: RunContext) -> int:
         )
         ctx.record(ModelResponse, step=number, model="replay", content=None, tool_calls=[call])
         ctx.record(Action, step=number, tool_call_id=call.id, args=step.args)
-        outcome = run_tool(ctx.sandbox, ctx.editor, step.args)
-        ctx.record(
-            Observation,
-            step=number,
-            tool_call_id=call.id,
-            tool=call.name,
-            content=clip_observation(outcome.content, ctx.config.llm.max_message_chars),
-            error=outcome.error,
-            exit_code=outcome.exit_code,
-        )
+        ctx.observe(call, run_tool(ctx.sandbox, ctx.editor, step.args))
     ctx.replay_steps = []
     return len(steps)
 

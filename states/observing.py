@@ -7,12 +7,13 @@ if the loop goes on at the next step, the run ends as the agent's failure.
 
 from __future__ import annotations
 
-import time
 from typing import NamedTuple
 
+from controller.lifecycle import Trigger
 from controller.outcome import EndReason
 from controller.prompts import CONTINUE_MESSAGE
 from controller.run_context import Next, RunContext
+from controller.run_state import STUCK_KEY
 from controller.stuck import StuckVerdict, detect_stuck
 from state_store.events import UserMessage
 
@@ -36,7 +37,7 @@ BUDGET_WARNING = (
 
 
 class Budget(NamedTuple):
-    key: str  # remembered in counters.budget_warnings once warned about
+    key: str  # the warning's key: in snapshot.budget_warnings once warned about
     name: str
     used: float
     limit: float
@@ -45,33 +46,29 @@ class Budget(NamedTuple):
 
 
 def run(ctx: RunContext) -> Next:
-    _count_runtime(ctx)
-    if ctx.finish_message is not None:
-        return Next("finish", "the agent called finish", EndReason.FINISHED)
+    """Everything here is decided from the log, and each message it adds is recorded once
+    (a re-entry after a crash sees it in the snapshot), so deciding again is safe."""
+    snapshot = ctx.snapshot
+    if snapshot.finish_message is not None:
+        return Next(Trigger.FINISH, "the agent called finish", EndReason.FINISHED)
     verdict = _stuck(ctx)
-    if verdict is not None and ctx.snapshot.counters.stuck_warning:
-        # Still looping after the warning (possibly now matching another pattern, e.g. a
-        # 4th identical error): the same loop.
-        return Next("fail", f"stuck: {verdict.reason}", EndReason.AGENT)
+    step = snapshot.counters.steps
+    if verdict is not None and 0 < snapshot.stuck_warned_step == step - 1:
+        # Still looping at the step after the warning (possibly now matching another
+        # pattern, e.g. a 4th identical error): the same loop.
+        return Next(Trigger.FAIL, f"stuck: {verdict.reason}", EndReason.AGENT)
     # A first loop is warned about rather than failed for answering without a tool call
     # (three identical text answers are both).
     failure = (None if verdict else _agent_failure(ctx)) or _limit_reached(ctx)
     if failure is not None:
         return failure
-    warned = _warn_if_stuck(ctx, verdict)
+    if verdict is not None and snapshot.stuck_warned_step != step:
+        message = STUCK_WARNING.format(reason=verdict.reason)
+        ctx.record(UserMessage, content=message, origin="warning", key=STUCK_KEY + verdict.pattern)
     _warn_about_budgets(ctx)
-    if ctx.answered_without_action:
-        ctx.answered_without_action = False
-        if not warned:  # the warning already asks for a tool call
-            ctx.record(UserMessage, content=CONTINUE_MESSAGE, origin="auto_continue")
-    return Next("plan", f"step {ctx.snapshot.counters.steps} done")
-
-
-def _count_runtime(ctx: RunContext) -> None:
-    """Add this process's active time since the last count (resume goes on from the sum)."""
-    now = time.monotonic()
-    ctx.snapshot.counters.runtime_s += now - ctx.clock
-    ctx.clock = now
+    if snapshot.awaiting_continue:  # a stuck warning already asked for a tool call
+        ctx.record(UserMessage, content=CONTINUE_MESSAGE, origin="auto_continue")
+    return Next(Trigger.PLAN, f"step {step} done")
 
 
 def _stuck(ctx: RunContext) -> StuckVerdict | None:
@@ -80,30 +77,18 @@ def _stuck(ctx: RunContext) -> StuckVerdict | None:
     return detect_stuck(ctx.events)
 
 
-def _warn_if_stuck(ctx: RunContext, verdict: StuckVerdict | None) -> bool:
-    """Warn about a new loop; forget the warning once the loop is broken, so a later
-    loop gets its own. True when a warning was given."""
-    counters = ctx.snapshot.counters
-    if verdict is None:
-        counters.stuck_warning = ""
-        return False
-    counters.stuck_warning = verdict.pattern
-    ctx.record(UserMessage, content=STUCK_WARNING.format(reason=verdict.reason), origin="warning")
-    return True
-
-
 def _agent_failure(ctx: RunContext) -> Next | None:
     counters = ctx.snapshot.counters
     if counters.no_action_in_a_row >= MAX_NO_ACTION:
         return Next(
-            "fail",
+            Trigger.FAIL,
             f"the model answered {counters.no_action_in_a_row} times in a row without "
             "calling a tool",
             EndReason.AGENT,
         )
     if counters.malformed_in_a_row >= MAX_MALFORMED:
         return Next(
-            "fail",
+            Trigger.FAIL,
             f"the model sent malformed tool calls {counters.malformed_in_a_row} times in a row",
             EndReason.AGENT,
         )
@@ -154,17 +139,16 @@ def budgets(ctx: RunContext) -> list[Budget]:
 def _limit_reached(ctx: RunContext) -> Next | None:
     for budget in budgets(ctx):
         if budget.used >= budget.limit:
-            return Next("fail", budget.reached, EndReason.LIMIT)
+            return Next(Trigger.FAIL, budget.reached, EndReason.LIMIT)
     return None
 
 
 def _warn_about_budgets(ctx: RunContext) -> None:
     """Once per budget (and limit: a resume with a larger one warns again at its 80%)."""
-    warned = ctx.snapshot.counters.budget_warnings
+    warned = ctx.snapshot.budget_warnings
     for budget in budgets(ctx):
         if budget.key in warned or budget.used < BUDGET_WARNING_SHARE * budget.limit:
             continue
-        warned.append(budget.key)
         percent = int(100 * budget.used / budget.limit)
         message = BUDGET_WARNING.format(percent=percent, name=budget.name, amount=budget.amount)
-        ctx.record(UserMessage, content=message, origin="warning")
+        ctx.record(UserMessage, content=message, origin="warning", key=budget.key)

@@ -9,6 +9,7 @@ from controller.condenser import (
     tools_tokens,
     why_condense,
 )
+from controller.lifecycle import Trigger
 from controller.model_client import (
     Completion,
     ContextWindowExceeded,
@@ -17,14 +18,12 @@ from controller.model_client import (
     SwitchHook,
 )
 from controller.outcome import EndReason
-from controller.run_context import Next, PendingCall, RunContext
-from controller.tools import MalformedToolCall, parse_tool_call
-from state_store.events import ModelResponse, ModelRetry, ModelSwitched, ToolCall
+from controller.run_context import Next, RunContext
+from state_store.events import ModelResponse, ModelRetry, ModelSwitched
 
 
 def run(ctx: RunContext) -> Next:
-    counters = ctx.snapshot.counters
-    step = counters.steps + 1
+    step = ctx.snapshot.counters.steps + 1
 
     def on_retry(attempt: int, error: str, wait_s: float) -> None:
         ctx.record(ModelRetry, step=step, attempt=attempt, error=error, wait_s=wait_s)
@@ -37,8 +36,7 @@ def run(ctx: RunContext) -> Next:
     try:
         completion = _complete(ctx, on_retry, on_switch)
     except ProviderError as e:
-        return Next("fail", f"model provider error: {e}", EndReason.PROVIDER)
-    _count(ctx, step, completion)
+        return Next(Trigger.FAIL, f"model provider error: {e}", EndReason.PROVIDER)
     ctx.record(
         ModelResponse,
         step=step,
@@ -53,13 +51,9 @@ def run(ctx: RunContext) -> Next:
         cache_write_tokens=completion.cache_write_tokens,
     )
     if not completion.tool_calls:
-        counters.no_action_in_a_row += 1
-        ctx.answered_without_action = True
-        return Next("reflect", "the model answered without calling a tool")
-    counters.no_action_in_a_row = 0
-    ctx.pending = [_validate(call, ctx.allowed_tools) for call in completion.tool_calls]
-    names = ", ".join(p.call.name or "?" for p in ctx.pending)
-    return Next("act", f"the model called {names}")
+        return Next(Trigger.REFLECT, "the model answered without calling a tool")
+    names = ", ".join(call.name or "?" for call in completion.tool_calls)
+    return Next(Trigger.ACT, f"the model called {names}")
 
 
 _CONTEXT_RETRIES = 2
@@ -91,18 +85,3 @@ def _complete(ctx: RunContext, on_retry: RetryHook, on_switch: SwitchHook) -> Co
             ):
                 raise
     raise AssertionError("unreachable")
-
-
-def _count(ctx: RunContext, step: int, completion: Completion) -> None:
-    counters = ctx.snapshot.counters
-    counters.steps = step
-    counters.prompt_tokens += completion.prompt_tokens
-    counters.completion_tokens += completion.completion_tokens
-    counters.cost += completion.cost
-
-
-def _validate(call: ToolCall, allowed: set[str]) -> PendingCall:
-    try:
-        return PendingCall(call, parse_tool_call(call, allowed))
-    except MalformedToolCall as e:
-        return PendingCall(call, error=str(e))
