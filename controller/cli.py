@@ -179,7 +179,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         "core.max_runtime_seconds": args.max_runtime,
         "core.runtime": args.runtime,
         "core.file_store_path": args.state_dir,
-        "core.workspace_base": str(Path(args.directory).resolve()) if args.directory else None,
+        "core.workspace_base": str(Path(args.directory).absolute()) if args.directory else None,
     }
     return {key: value for key, value in pairs.items() if value is not None}
 

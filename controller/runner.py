@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -74,7 +75,11 @@ def resolve_workdir(config: AppConfig) -> str:
         raise UsageError(str(e)) from None
     mount = config.core.workspace_mount_path_in_sandbox
     chosen = config.core.workspace_base or workspace_host_path(volumes, mount)
-    path = Path(chosen or os.getcwd()).expanduser().resolve()
+    given = Path(chosen or os.getcwd()).expanduser()
+    try:
+        path = given.resolve()
+    except (OSError, RuntimeError):  # a symlink loop (RuntimeError on Python 3.11)
+        raise UsageError(f"working directory {given} is a symlink loop") from None
     if not path.is_dir():
         raise UsageError(f"working directory {path} does not exist or is not a directory")
     return str(path)
@@ -153,8 +158,9 @@ def start_run(
         )
     except StoreError as e:
         raise UsageError(str(e)) from None
-    except StoreWriteError as e:
-        raise UsageError(f"the run could not be saved: {e}") from None
+    except StoreWriteError as e:  # e.g. no space left: the name stays free
+        print(f"runhands: error: the run could not be created: {e}", file=sys.stderr)
+        return int(ExitCode.STORAGE)
     reporter = make_reporter(loaded, json_lines)
     snapshot = derive(store.run_id, store.events)
 

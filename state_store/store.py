@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from state_store.events import SCHEMA_VERSION, AnyEvent, Event, LogHeader, Snapshot
-from state_store.faults import FaultPoint
+from state_store.faults import FaultPoint, no_space
 from state_store.files import Redactor, sync_directory, write_all, write_atomic
 
 EVENTS_FILE = "events.jsonl"
@@ -127,10 +127,10 @@ class RunStore:
             event = event_type(seq=seq, ts=time.time(), **fields)
             self.events.append(event)
             lines.append(self._line(event))
-        path = self.run_dir / EVENTS_FILE
-        self._faults_before_write(path)
+        path, data = self.run_dir / EVENTS_FILE, b"".join(lines)
+        self._faults_before_write(path, len(data))
         try:
-            write_atomic(path, b"".join(lines))
+            write_atomic(path, data)
         except OSError as e:
             raise _write_error(path, e) from None
         self._seq, self._size = len(lines), sum(map(len, lines))
@@ -198,8 +198,10 @@ class RunStore:
         assert self._log_fd is not None, "store is closed"
         path = self.run_dir / EVENTS_FILE
         try:
-            self._faults.before_write()
-            write_all(self._log_fd, line)
+            allowed = self._faults.before_write(len(line))
+            write_all(self._log_fd, line[:allowed])
+            if allowed < len(line):
+                raise no_space()
         except OSError as e:
             # Undo whatever part of the line was written: the log stays whole lines.
             with contextlib.suppress(OSError):
@@ -207,9 +209,10 @@ class RunStore:
             raise _write_error(path, e) from None
         self._size += len(line)
 
-    def _faults_before_write(self, path: Path) -> None:
+    def _faults_before_write(self, path: Path, size: int) -> None:
         try:
-            self._faults.before_write()
+            if self._faults.before_write(size) < size:
+                raise no_space()
         except OSError as e:
             raise _write_error(path, e) from None
 
@@ -232,10 +235,10 @@ class RunStore:
         self._save(CONFIG_FILE, msgspec.json.encode({"schema": SCHEMA_VERSION, "config": config}))
 
     def _save(self, name: str, data: bytes) -> None:
-        path = self.run_dir / name
-        self._faults_before_write(path)
+        path, data = self.run_dir / name, self.redactor.bytes(data)
+        self._faults_before_write(path, len(data))
         try:
-            write_atomic(path, self.redactor.bytes(data))
+            write_atomic(path, data)
         except OSError as e:
             raise _write_error(path, e) from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -9,15 +10,18 @@ import pytest
 
 from controller import machine
 from controller.config import AppConfig
-from controller.machine import TRANSITIONS, AgentMachine
+from controller.lifecycle import RUNNING, TRANSITIONS, State
+from controller.machine import AgentMachine
 from controller.model_client import Completion, ProviderError
 from controller.reporting import Reporter
 from controller.run_context import Next, RunContext
+from controller.run_state import derive
 from controller.tools import tool_specs
 from sandbox.editor import Editor
 from sandbox.local import LocalSandbox
-from state_store.events import Snapshot, ToolCall, Transition
+from state_store.events import ToolCall, Transition, UserMessage
 from state_store.store import RunStore, read_snapshot
+from tests.conftest import REPO
 
 
 class ScriptedClient:
@@ -45,7 +49,8 @@ def make_context(tmp_path: Path, client: ScriptedClient, **core: object) -> RunC
     config = AppConfig()
     for key, value in core.items():
         setattr(config.core, key, value)
-    store = RunStore.create(tmp_path / "state", "r")
+    opening = [(UserMessage, {"content": "t", "origin": "task"})]
+    store = RunStore.create(tmp_path / "state", "r", config=config, opening=opening)
     sandbox = LocalSandbox(str(tmp_path))
     future: Future = Future()
     future.set_result(client)
@@ -54,9 +59,7 @@ def make_context(tmp_path: Path, client: ScriptedClient, **core: object) -> RunC
         store=store,
         sandbox=sandbox,
         reporter=Reporter(err=open("/dev/null", "w")),
-        snapshot=Snapshot(
-            run_id="r", task="t", state="init", last_seq=0, created_at=0, updated_at=0
-        ),
+        snapshot=derive("r", store.events),
         workdir=str(tmp_path),
         client_future=future,
         editor=Editor(sandbox),
@@ -71,10 +74,30 @@ def transitions_of(ctx: RunContext) -> list[tuple[str, str, str]]:
 
 
 def test_the_table_only_reaches_the_card_states() -> None:
-    states = {s for _, src, dst in TRANSITIONS for s in ([src] if isinstance(src, str) else src)}
-    states |= {dst for _, _, dst in TRANSITIONS}
-    assert states == set(machine.STATES)
+    states = {s for _, sources, dst in TRANSITIONS for s in (*sources, dst)}
+    assert states == {"init", "planning", "acting", "observing", "finished", "errored"}
     assert {dst for t, _, dst in TRANSITIONS if t == "fail"} == {"errored"}
+    assert set(machine.HANDLERS) == set(RUNNING)
+
+
+def _readme_edges() -> set[tuple[str, str, str]]:
+    """The moves drawn in the README's state diagram: `a | b ──trigger──▶ c` chains."""
+    text = (REPO / "README.md").read_text()
+    diagram = text.split("## The state machine", 1)[1].split("```", 2)[1]
+    edges = set()
+    for line in diagram.splitlines():
+        parts = re.split(r"\s*──(\w+)──▶\s*", re.sub(r"\(.*\)", "", line).strip())
+        for i in range(1, len(parts) - 1, 2):
+            sources = [s.strip() for s in parts[i - 1].split("|")]
+            if sources == ["any state"]:
+                sources = [str(s) for s in State]
+            edges |= {(parts[i], s, parts[i + 1].split()[0]) for s in sources}
+    return edges
+
+
+def test_the_readme_diagram_is_the_transition_table() -> None:
+    table = {(str(t), str(s), str(d)) for t, sources, d in TRANSITIONS for s in sources}
+    assert _readme_edges() == table
 
 
 def test_a_run_to_finished(tmp_path: Path) -> None:
@@ -90,7 +113,7 @@ def test_a_run_to_finished(tmp_path: Path) -> None:
         ("observing", "finished", "finish"),
     ]
     assert read_snapshot(ctx.store.run_dir).state == "finished"
-    assert ctx.finish_message == "ok"
+    assert ctx.snapshot.finish_message == "ok"
 
 
 def test_an_illegal_transition_ends_in_errored_not_a_jump(tmp_path, monkeypatch) -> None:
