@@ -20,6 +20,7 @@ import msgspec
 from controller.config import AppConfig, LoadedConfig
 from controller.outcome import ExitCode
 from controller.runner import UsageError, resolve_workdir, sandbox_environment, secrets_of
+from controller.tools import clip_observation, run_tool
 from controller.trajectory import (
     RecordedStep,
     Recording,
@@ -30,7 +31,6 @@ from sandbox import LocalSandbox, SandboxError
 from sandbox.editor import Editor
 from state_store.events import ExecuteBash, Finish, StrReplaceEditor, Think, ToolArgs
 from state_store.store import EVENTS_FILE, StoreError, read_events, validate_run_id
-from states.acting import clip_observation, run_tool
 
 
 class ReplayStep(msgspec.Struct, tag="replay_step", tag_field="kind", kw_only=True):

@@ -30,6 +30,7 @@ from state_store.store import (
     SNAPSHOT_FILE,
     EventLog,
     StoreError,
+    check_not_cut,
     check_private,
     is_active,
     load_log,
@@ -238,6 +239,7 @@ def inspect_run(run_dir: Path) -> RunReport:
     naming file and line."""
     check_private(run_dir)
     log = _log_of(run_dir)
+    check_not_cut(run_dir, log)
     snapshot = derive(run_dir.name, log.events)
     summary = _summary(snapshot)
     started = next((e for e in log.events if isinstance(e, RunStarted)), None)

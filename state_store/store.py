@@ -95,7 +95,7 @@ class RunStore:
         run_id: str,
         secrets: Iterable[str] = (),
         *,
-        config: msgspec.Struct,
+        config: msgspec.Struct | None = None,
         opening: Opening = (),
     ) -> RunStore:
         """Make a new run: its config, then its log holding the header and `opening` events,
@@ -109,7 +109,8 @@ class RunStore:
         try:
             for leftover in (CONFIG_FILE, SNAPSHOT_FILE, EVENTS_FILE + ".tmp"):
                 (run_dir / leftover).unlink(missing_ok=True)
-            store.save_config(config)
+            if config is not None:  # (tests and benchmarks build bare logs)
+                store.save_config(config)
             store._create_log(
                 [
                     (LogHeader, {"schema": SCHEMA_VERSION, "run_id": run_id, "writer": "runhands"}),

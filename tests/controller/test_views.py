@@ -169,9 +169,8 @@ def test_a_damaged_run_is_listed_as_damaged_among_the_others(tmp_path: Path, cap
 
 def test_mtime_orders_runs_that_carry_no_date(tmp_path: Path, capsys) -> None:
     for name, mtime in (("x", 5_000), ("y", 9_000)):
-        run_dir = make_run(tmp_path, name)
-        (run_dir / "snapshot.json").write_text("{broken")
-        os.utime(run_dir / "snapshot.json", (mtime, mtime))
+        run_dir = make_run(tmp_path, name, snapshot=False)
+        (run_dir / "events.jsonl").write_text("{broken\n")
         os.utime(run_dir / "events.jsonl", (mtime, mtime))
         os.utime(run_dir, (mtime, mtime))
     show_list(tmp_path, as_json=True)
@@ -195,7 +194,7 @@ def test_inspect_shows_summary_transitions_steps_and_retries(tmp_path: Path, cap
         "steps     2",
         "tokens    240 (200 prompt, 40 completion)",
         "cost      $0.5000",
-        "duration  2.0s",
+        "duration  0.0s",  # from the log's first and last event
         "init -> planning: ready",
         "[step 1] $ echo one",
         "| one",

@@ -118,3 +118,11 @@ def test_sigint_stops_the_run_saved_with_exit_code_130(cli: Cli, scripted, tmp_p
 def _peek(cli: Cli) -> str:
     log = cli.state_dir / "stopme" / "events.jsonl"
     return log.read_text() if log.exists() else ""
+
+
+def test_a_symlink_loop_as_the_working_directory(cli: Cli, tmp_path) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    result = cli.run("run", "-d", str(tmp_path / "a"), "-t", "x")
+    assert result.returncode == 2
+    assert "symlink loop" in result.stderr and "Traceback" not in result.stderr
