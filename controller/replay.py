@@ -20,7 +20,7 @@ import msgspec
 from controller.config import AppConfig, LoadedConfig
 from controller.outcome import ExitCode
 from controller.runner import UsageError, resolve_workdir, sandbox_environment, secrets_of
-from controller.tools import clip_observation, run_tool
+from controller.tools import clip_observation, describe_action, run_tool
 from controller.trajectory import (
     RecordedStep,
     Recording,
@@ -29,7 +29,7 @@ from controller.trajectory import (
 )
 from sandbox import LocalSandbox, SandboxError
 from sandbox.editor import Editor
-from state_store.events import ExecuteBash, Finish, StrReplaceEditor, Think, ToolArgs
+from state_store.events import Finish, Think, ToolArgs
 from state_store.store import EVENTS_FILE, StoreError, read_events, validate_run_id
 
 
@@ -248,7 +248,9 @@ class _Session:
             self.done = index
             result = self._compare(index, step, args, replayed)
             verdict = "same" if result.same else "DIFFERENT"
-            _say(f"[{index}/{len(steps)}] {describe(args)} ... {verdict}{_paren(result.note)}")
+            _say(
+                f"[{index}/{len(steps)}] {describe_action(args)} ... {verdict}{_paren(result.note)}"
+            )
             if self.as_json:
                 _emit(result)
             if not result.same:
@@ -278,21 +280,8 @@ def _spellings(path: str) -> list[str]:
     return [path, os.path.realpath(path)]
 
 
-def describe(args: ToolArgs) -> str:
-    """The action in one short line, as progress shows it."""
-    if isinstance(args, ExecuteBash):
-        lines = args.command.strip().splitlines() or [""]
-        more = " ..." if len(lines) > 1 else ""
-        return f"{'input' if args.is_input else '$'} {lines[0][:120]}{more}"
-    if isinstance(args, StrReplaceEditor):
-        return f"edit {args.command} {args.path}"
-    if isinstance(args, Think):
-        return "think"
-    return "finish"
-
-
 def _report_divergence(index: int, total: int, args: ToolArgs, step: ReplayStep) -> None:
-    _say(f"runhands: replay diverged at step {index} of {total}: {describe(args)}")
+    _say(f"runhands: replay diverged at step {index} of {total}: {describe_action(args)}")
     diff = difflib.unified_diff(
         step.recorded.splitlines(keepends=True),
         step.replayed.splitlines(keepends=True),

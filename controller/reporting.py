@@ -8,23 +8,21 @@ from typing import TextIO
 
 import msgspec
 
+from controller.tools import describe_action, first_line
 from state_store.events import (
     Action,
     Condensation,
     Event,
-    ExecuteBash,
-    Finish,
     ModelResponse,
     ModelRetry,
     ModelSwitched,
     Observation,
     RunEnded,
     RunStarted,
-    StrReplaceEditor,
-    Think,
     Transition,
     UserMessage,
 )
+from state_store.files import Redactor
 
 _PREVIEW_LINES = 4
 _PREVIEW_WIDTH = 160
@@ -44,14 +42,12 @@ class Reporter:
     ) -> None:
         self.json_lines = json_lines
         self.log_all_events = log_all_events
-        self._secrets = [s for s in secrets if s and len(s) >= 4]
+        self._redactor = Redactor(secrets)
         self._out = out or sys.stdout
         self._err = err or sys.stderr
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "****")
-        return text
+        return self._redactor.text(text)
 
     def info(self, text: str) -> None:
         """A line for the human reader (stderr), whatever the mode."""
@@ -76,15 +72,15 @@ def describe(event: Event) -> str | None:
     if isinstance(event, RunStarted):
         return f"run {event.run_id}: {event.model} in {event.workdir} ({event.runtime} sandbox)"
     if isinstance(event, Action):
-        return f"[step {event.step}] {_describe_action(event)}"
+        return f"[step {event.step}] {describe_action(event.args, _PREVIEW_WIDTH)}"
     if isinstance(event, Observation):
         return _preview(event.content, prefix="  ! " if event.error else "  | ")
     if isinstance(event, ModelResponse) and not event.tool_calls and event.content:
-        return f"[step {event.step}] model said: {_first_line(event.content)}"
+        return f"[step {event.step}] model said: {first_line(event.content, _PREVIEW_WIDTH)}"
     if isinstance(event, ModelRetry):
         return f"  model call failed ({event.error}); retry {event.attempt} in {event.wait_s:.1f}s"
     if isinstance(event, UserMessage) and event.origin == "warning":
-        return f"  told the model: {_first_line(event.content)}"
+        return f"  told the model: {first_line(event.content, _PREVIEW_WIDTH)}"
     if isinstance(event, ModelSwitched):
         return f"  switching model: {event.from_model} -> {event.to_model} ({event.reason})"
     if isinstance(event, Condensation):
@@ -99,26 +95,6 @@ def describe(event: Event) -> str | None:
             f"{event.duration_s:.1f}s; exit code {event.exit_code}"
         )
     return None
-
-
-def _describe_action(action: Action) -> str:
-    args = action.args
-    if isinstance(args, ExecuteBash):
-        prefix = "input" if args.is_input else "$"
-        return f"{prefix} {_first_line(args.command)}"
-    if isinstance(args, StrReplaceEditor):
-        return f"edit {args.command} {args.path}"
-    if isinstance(args, Think):
-        return f"think: {_first_line(args.thought)}"
-    if isinstance(args, Finish):
-        return "finish"
-    return type(args).__name__
-
-
-def _first_line(text: str) -> str:
-    lines = text.strip().splitlines() or [""]
-    more = " ..." if len(lines) > 1 else ""
-    return lines[0][:_PREVIEW_WIDTH] + more
 
 
 def _preview(text: str, prefix: str) -> str:

@@ -20,13 +20,12 @@ from collections.abc import Sequence
 
 import msgspec
 
+from controller.tools import describe_action, first_line
 from state_store.events import (
     Action,
     Event,
-    ExecuteBash,
     ModelResponse,
     Observation,
-    StrReplaceEditor,
     ToolArgs,
 )
 
@@ -126,7 +125,7 @@ def _repeated_action(moves: list[Move]) -> StuckVerdict | None:
     return StuckVerdict(
         "repeated_action",
         f"the same action was repeated {REPEATED_ACTION} times with the same result: "
-        f"{describe(tail[0].args)}",
+        f"{describe_action(tail[0].args)}",
     )
 
 
@@ -136,7 +135,7 @@ def _repeated_error(moves: list[Move]) -> StuckVerdict | None:
         return None
     return StuckVerdict(
         "repeated_error",
-        f"the same action failed {REPEATED_ERROR} times in a row: {describe(tail[0].args)}",
+        f"the same action failed {REPEATED_ERROR} times in a row: {describe_action(tail[0].args)}",
     )
 
 
@@ -148,7 +147,8 @@ def _monologue(moves: list[Move]) -> StuckVerdict | None:
         return None
     return StuckVerdict(
         "monologue",
-        f"the same answer was given {MONOLOGUE} times without an action: {_clip(tail[0].text)!r}",
+        f"the same answer was given {MONOLOGUE} times without an action: "
+        f"{first_line(tail[0].text, 80)!r}",
     )
 
 
@@ -164,7 +164,7 @@ def _alternation(moves: list[Move]) -> StuckVerdict | None:
     return StuckVerdict(
         "alternation",
         f"two actions alternated {ALTERNATION // 2} times each with the same results: "
-        f"{describe(a.args)} and {describe(b.args)}",
+        f"{describe_action(a.args)} and {describe_action(b.args)}",
     )
 
 
@@ -193,17 +193,3 @@ def _condensation_loop(events: Sequence[Event]) -> StuckVerdict | None:
         "condensation",
         f"the history was condensed {count} times with no successful action in between",
     )
-
-
-def describe(args: ToolArgs | None) -> str:
-    """A short form of an action for messages: `execute_bash 'ls -la'`."""
-    if isinstance(args, ExecuteBash):
-        return f"execute_bash {_clip(args.command)!r}" + (" (input)" if args.is_input else "")
-    if isinstance(args, StrReplaceEditor):
-        return f"str_replace_editor {args.command} {args.path}"
-    return "?" if args is None else str(type(args).__struct_config__.tag)
-
-
-def _clip(text: str, limit: int = 80) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -222,3 +222,24 @@ def format_command_result(result: CommandResult) -> str:
     if result.cwd:
         parts.append(f"[Current working directory: {result.cwd}]")
     return "\n".join(part for part in parts if part)
+
+
+def describe_action(args: ToolArgs | None, width: int = 120) -> str:
+    """An action in one short line, for progress, replay and the model's warnings:
+    `$ ls -la`, `input y`, `edit create /w/f.py`, `think: ...`, `finish`."""
+    if isinstance(args, ExecuteBash):
+        return f"{'input' if args.is_input else '$'} {first_line(args.command, width)}"
+    if isinstance(args, StrReplaceEditor):
+        return f"edit {args.command} {args.path}"
+    if isinstance(args, Think):
+        return f"think: {first_line(args.thought, width)}"
+    if isinstance(args, Finish):
+        return "finish"
+    return "?"
+
+
+def first_line(text: str, width: int = 120) -> str:
+    """The first line of a text, clipped to `width`, with " ..." if more lines follow."""
+    lines = text.strip().splitlines() or [""]
+    first = lines[0] if len(lines[0]) <= width else lines[0][: width - 3] + "..."
+    return first + (" ..." if len(lines) > 1 else "")

@@ -148,7 +148,7 @@ def test_replay_runs_every_step_and_exits_0_when_all_match(tmp_path: Path, capsy
     )
     assert replay(str(source), config_for(tmp_path, work), as_json=False) == 0
     err = capsys.readouterr().err
-    assert "[4/4] think ... same" in err and "replay matched: 4/4" in err
+    assert "[4/4] think: fine ... same" in err and "replay matched: 4/4" in err
     assert (work / "a.txt").read_text() == "one\n"
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from controller.stuck import describe, detect_stuck
+from controller.stuck import detect_stuck
+from controller.tools import describe_action
 from state_store.events import (
     Action,
     Condensation,
@@ -94,7 +95,7 @@ def test_same_action_and_observation_four_times() -> None:
     events = repeat(lambda: bash("ls", "a b"), 4)
     verdict = detect_stuck(events)
     assert verdict is not None and verdict.pattern == "repeated_action"
-    assert "4 times" in verdict.reason and "'ls'" in verdict.reason
+    assert "4 times" in verdict.reason and "$ ls" in verdict.reason
 
 
 def test_three_times_is_not_yet_a_loop() -> None:
@@ -109,7 +110,7 @@ def test_a_different_working_directory_line_does_not_make_outputs_differ() -> No
 def test_editor_views_repeated() -> None:
     events = repeat(lambda: step(StrReplaceEditor(command="view", path="/w/f"), "1\tx"), 4)
     verdict = detect_stuck(events)
-    assert verdict is not None and "str_replace_editor view /w/f" in verdict.reason
+    assert verdict is not None and "edit view /w/f" in verdict.reason
 
 
 def test_user_messages_between_do_not_break_the_loop() -> None:
@@ -187,7 +188,7 @@ def test_two_actions_alternating_over_six_steps() -> None:
     events = repeat(lambda: [*bash("cd a", ""), *bash("cd ..", "")], 3)
     verdict = detect_stuck(events)
     assert verdict is not None and verdict.pattern == "alternation"
-    assert "'cd a'" in verdict.reason and "'cd ..'" in verdict.reason
+    assert "$ cd a" in verdict.reason and "$ cd .." in verdict.reason
 
 
 def test_alternation_needs_six_steps_and_the_same_results() -> None:
@@ -262,7 +263,7 @@ def test_normal_progress_and_short_runs() -> None:
 
 
 def test_describe_is_short() -> None:
-    assert describe(ExecuteBash(command="", is_input=True)) == "execute_bash '' (input)"
-    assert describe(Finish()) == "finish"
-    long = describe(ExecuteBash(command="x" * 500))
-    assert len(long) < 100 and long.endswith("...'")
+    assert describe_action(ExecuteBash(command="", is_input=True)) == "input "
+    assert describe_action(Finish()) == "finish"
+    long = describe_action(ExecuteBash(command="x" * 500), 80)
+    assert len(long) <= 82 and long.endswith("...")
