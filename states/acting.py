@@ -7,10 +7,10 @@ is reported interrupted; one that was never started is run now.
 
 from __future__ import annotations
 
-from controller.lifecycle import Trigger
-from controller.outcome import EndReason
-from controller.run_context import Next, RunContext
-from controller.tools import (
+from controller.agent.context import Next, RunContext
+from controller.agent.lifecycle import Trigger
+from controller.agent.outcome import EndReason
+from controller.agent.tools import (
     ALREADY_FINISHED,
     INTERRUPTED_ACTION,
     PURE_TOOLS,

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import msgspec
 
-from controller.lifecycle import State, Trigger
-from controller.outcome import EndReason
-from controller.run_context import Next, RunContext
-from controller.sandbox_factory import stop_leftovers
-from controller.tools import INTERRUPTED_ACTION, PURE_TOOLS, Outcome, run_tool
+from controller.agent.context import Next, RunContext
+from controller.agent.leftovers import stop_leftovers
+from controller.agent.lifecycle import State, Trigger
+from controller.agent.outcome import EndReason
+from controller.agent.tools import INTERRUPTED_ACTION, PURE_TOOLS, Outcome, run_tool
 from sandbox import SandboxError
 from state_store.events import (
     Action,

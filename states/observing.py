@@ -7,20 +7,21 @@ if the loop goes on at the next step, the run ends as the agent's failure.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-from controller.lifecycle import Trigger
-from controller.outcome import EndReason
-from controller.prompts import CONTINUE_MESSAGE
-from controller.run_context import Next, RunContext
-from controller.run_state import STUCK_KEY
-from controller.stuck import StuckVerdict, detect_stuck
+from controller.agent.budgets import BUDGET_WARNING, BUDGET_WARNING_SHARE, budgets
+from controller.agent.context import Next, RunContext
+from controller.agent.lifecycle import Trigger
+from controller.agent.outcome import EndReason
+from controller.agent.prompts import CONTINUE_MESSAGE
+from controller.agent.run_state import STUCK_KEY
+from controller.agent.stuck import StuckVerdict, detect_stuck
 from state_store.events import UserMessage
 
 # Answers in a row the run tolerates before it ends as the agent's failure.
 MAX_NO_ACTION = 3
+
+
 MAX_MALFORMED = 3
-BUDGET_WARNING_SHARE = 0.8
+
 
 STUCK_WARNING = (
     "You are repeating yourself: {reason}. Doing the same thing again will not give a "
@@ -29,20 +30,6 @@ STUCK_WARNING = (
     "a tool; if the task is done, call `finish`. If this loop goes on, the run will be "
     "stopped."
 )
-BUDGET_WARNING = (
-    "You have used {percent}% of your {name} ({amount}). Prioritise: complete and verify "
-    "the most important remaining work, then call `finish` with a summary before the "
-    "budget runs out."
-)
-
-
-class Budget(NamedTuple):
-    key: str  # the warning's key: in snapshot.budget_warnings once warned about
-    name: str
-    used: float
-    limit: float
-    amount: str  # "4 of 5 steps"
-    reached: str  # the reason when the run stops at this limit
 
 
 def run(ctx: RunContext) -> Next:
@@ -93,47 +80,6 @@ def _agent_failure(ctx: RunContext) -> Next | None:
             EndReason.AGENT,
         )
     return None
-
-
-def budgets(ctx: RunContext) -> list[Budget]:
-    """The budgets set for this run: steps always, dollars and seconds when configured."""
-    counters, core = ctx.snapshot.counters, ctx.config.core
-    steps, limit = counters.steps, core.max_iterations
-    found = [
-        Budget(
-            f"steps:{limit}",
-            "step budget",
-            steps,
-            limit,
-            f"{steps} of {limit} steps",
-            f"iteration limit reached ({limit} steps)",
-        )
-    ]
-    if dollars := core.max_budget_per_task:
-        cost = counters.cost
-        found.append(
-            Budget(
-                f"cost:{dollars:g}",
-                "cost budget",
-                cost,
-                dollars,
-                f"${cost:.2f} of ${dollars:.2f}",
-                f"budget limit reached (${cost:.4f} spent of ${dollars:.2f})",
-            )
-        )
-    if seconds := core.max_runtime_seconds:
-        runtime = counters.runtime_s
-        found.append(
-            Budget(
-                f"runtime:{seconds:g}",
-                "time budget",
-                runtime,
-                seconds,
-                f"{runtime:.0f} of {seconds:g} seconds",
-                f"runtime limit reached ({runtime:.1f} s of {seconds:g} s)",
-            )
-        )
-    return found
 
 
 def _limit_reached(ctx: RunContext) -> Next | None:

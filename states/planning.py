@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from controller.condenser import (
+from controller.agent.condenser import (
     condense,
     estimate_tokens,
     input_window,
     tools_tokens,
     why_condense,
 )
-from controller.lifecycle import Trigger
+from controller.agent.context import Next, RunContext
+from controller.agent.lifecycle import Trigger
+from controller.agent.outcome import EndReason
 from controller.model_client import (
     Completion,
     ContextWindowExceeded,
@@ -17,8 +19,6 @@ from controller.model_client import (
     RetryHook,
     SwitchHook,
 )
-from controller.outcome import EndReason
-from controller.run_context import Next, RunContext
 from state_store.events import ModelResponse, ModelRetry, ModelSwitched
 
 

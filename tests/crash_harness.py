@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from controller.run_state import derive
+from controller.agent.run_state import derive
 from state_store.events import Action, ModelResponse, Observation, RunEnded, UserMessage
 from state_store.store import load_log, read_snapshot
 from tests.conftest import TEST_API_KEY

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from controller.condenser import estimate_tokens, plan_cut, why_condense
+from controller.agent.condenser import estimate_tokens, plan_cut, why_condense
+from controller.agent.history import SUMMARY_INTRO, build_messages
 from controller.config import AppConfig
-from controller.history import SUMMARY_INTRO, build_messages
 from state_store.events import (
     Action,
     Condensation,

@@ -7,7 +7,7 @@ import os
 import signal
 from collections.abc import Callable
 
-from controller import interrupts
+from controller.run import interrupts
 
 
 def _in_child(body: Callable[[], int]) -> int:

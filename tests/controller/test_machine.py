@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from controller import machine
+from controller.agent import machine
+from controller.agent.context import Next, RunContext
+from controller.agent.lifecycle import RUNNING, TRANSITIONS, State
+from controller.agent.machine import AgentMachine
+from controller.agent.reporting import Reporter
+from controller.agent.run_state import derive
+from controller.agent.tools import tool_specs
 from controller.config import AppConfig
-from controller.lifecycle import RUNNING, TRANSITIONS, State
-from controller.machine import AgentMachine
 from controller.model_client import Completion, ProviderError
-from controller.reporting import Reporter
-from controller.run_context import Next, RunContext
-from controller.run_state import derive
-from controller.tools import tool_specs
 from sandbox.editor import Editor
 from sandbox.local import LocalSandbox
 from state_store.events import ToolCall, Transition, UserMessage

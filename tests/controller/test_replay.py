@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from controller.config import LoadedConfig, load_config
-from controller.replay import load_recording, mask_volatile, relocate, replay
+from controller.run.recordings import load_recording, relocate
+from controller.run.replay import mask_volatile, replay
 from controller.trajectory import encode_trajectory
 from state_store.events import (
     ExecuteBash,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from controller.stuck import detect_stuck
-from controller.tools import describe_action
+from controller.agent.stuck import detect_stuck
+from controller.agent.tools import describe_action
 from state_store.events import (
     Action,
     Condensation,

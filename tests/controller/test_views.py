@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from controller.views import RunReport, RunSummary, show_inspect, show_list, summarize
+from controller.cli.views import RunReport, RunSummary, show_inspect, show_list, summarize
 from state_store.events import (
     Action,
     Counters,

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.volumes import Volume, VolumeError, parse_volumes, workspace_host_path
+from controller.config.volumes import Volume, VolumeError, parse_volumes, workspace_host_path
 
 
 @pytest.fixture

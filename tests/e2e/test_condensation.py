@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.history import SUMMARY_INTRO
+from controller.agent.history import SUMMARY_INTRO
 from state_store.events import Condensation, RunResumed
 from state_store.store import read_events
 from tests.conftest import Cli

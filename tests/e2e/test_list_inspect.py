@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from controller.views import RunReport, RunSummary
+from controller.cli.views import RunReport, RunSummary
 from state_store.events import Observation, RunEnded
 from tests.conftest import TEST_API_KEY, Cli, CliResult
 from tests.scripted_model import ScriptedModel, bash, error, finish

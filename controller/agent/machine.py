@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 from transitions import Machine, MachineError
 
-from controller.lifecycle import STATES_ORDER, TERMINAL, TRANSITIONS, State, Trigger
-from controller.outcome import EndReason
-from controller.run_context import Next, RunContext
+from controller.agent.context import Next, RunContext
+from controller.agent.lifecycle import STATES_ORDER, TERMINAL, TRANSITIONS, State, Trigger
+from controller.agent.outcome import EndReason
 from state_store.events import Transition
 from state_store.store import StoreWriteError
 from states import acting, init, observing, planning

@@ -10,12 +10,12 @@ from typing import Any
 
 import msgspec
 
+from controller.agent.history import Message, to_message
+from controller.agent.reporting import Reporter
+from controller.agent.run_state import apply
+from controller.agent.tools import Outcome, clip_observation
 from controller.config import AppConfig
-from controller.history import Message, to_message
 from controller.model_client import ModelClient
-from controller.reporting import Reporter
-from controller.run_state import apply
-from controller.tools import Outcome, clip_observation
 from controller.trajectory import RecordedStep
 from sandbox import Sandbox
 from sandbox.editor import Editor

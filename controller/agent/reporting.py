@@ -8,7 +8,7 @@ from typing import TextIO
 
 import msgspec
 
-from controller.tools import describe_action, first_line
+from controller.agent.tools import describe_action, first_line
 from state_store.events import (
     Action,
     Condensation,

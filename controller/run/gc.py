@@ -8,31 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from controller.agent.leftovers import docker_client
 from controller.config import AppConfig
 from state_store.store import StoreError, is_active, load_config, validate_run_id
-
-
-def _client():  # the docker SDK is only imported when containers are involved
-    import docker
-
-    return docker.from_env()
-
-
-def remove_run_containers(root: Path, run_id: str) -> list[str]:
-    """Remove one run's containers; [] when there are none or no engine answers."""
-    from sandbox.docker import remove_leftovers
-
-    try:
-        return remove_leftovers(_client(), run_id, scope=str(root.resolve()))
-    except Exception:  # no engine: nothing of ours can be running there either
-        return []
 
 
 def collect_garbage(root: Path) -> list[str]:
     """Remove the leftover containers of every run that is not active; their names."""
     from sandbox.docker import managed_run_ids, remove_leftovers
 
-    client = _client()
+    client = docker_client()
     scope = str(root.resolve())  # only this state directory's runs: never another user's
     removed: list[str] = []
     for run_id in managed_run_ids(client, scope):

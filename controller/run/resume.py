@@ -12,20 +12,14 @@ import math
 import os
 from pathlib import Path
 
+from controller.agent.context import Next, Recorder, RunContext
+from controller.agent.lifecycle import TERMINAL, Trigger
+from controller.agent.machine import AgentMachine
+from controller.agent.reporting import Reporter
+from controller.agent.run_state import apply, derive
 from controller.config import AppConfig, LoadedConfig, overlay_config
-from controller.lifecycle import TERMINAL, Trigger
-from controller.machine import AgentMachine
-from controller.reporting import Reporter
-from controller.run_context import Next, Recorder, RunContext
-from controller.run_state import apply, derive
-from controller.runner import (
-    UsageError,
-    check_model,
-    drive,
-    end_run,
-    make_reporter,
-    secrets_of,
-)
+from controller.run.drive import drive, end_run
+from controller.run.setup import UsageError, check_model, make_reporter, secrets_of
 from state_store.events import AnyEvent, Event, RunResumed, RunStarted, Snapshot
 from state_store.store import RunStore, StoreError, load_config
 

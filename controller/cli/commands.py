@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from controller import __version__, interrupts
+from controller import __version__
+from controller.agent.outcome import ExitCode
 from controller.config import (
     ConfigError,
     LoadedConfig,
@@ -18,7 +19,7 @@ from controller.config import (
     dotenv_environment,
     load_config,
 )
-from controller.outcome import ExitCode
+from controller.run import interrupts
 
 _AGENTS = {"CodeActAgent"}  # the only agent; the flag exists for OpenHands command lines
 
@@ -224,7 +225,8 @@ def _fail(message: str) -> NoReturn:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from controller.runner import UsageError, start_run  # keeps `--help` and `config` light
+    from controller.run.setup import UsageError
+    from controller.run.start import start_run  # keeps `--help` and `config` light
 
     if args.agent_cls and args.agent_cls not in _AGENTS:
         _fail(f"unknown agent class {args.agent_cls!r}; available: {', '.join(_AGENTS)}")
@@ -246,8 +248,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from controller.resume import resume_run
-    from controller.runner import UsageError
+    from controller.run.resume import resume_run
+    from controller.run.setup import UsageError
 
     try:
         instruction = read_task(args) if (args.task is not None or args.file) else None
@@ -281,13 +283,13 @@ def _state_root(args: argparse.Namespace) -> Path:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from controller.views import show_list
+    from controller.cli.views import show_list
 
     return _guarded(lambda: show_list(_state_root(args), as_json=args.json))
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from controller.views import show_inspect
+    from controller.cli.views import show_inspect
 
     return _guarded(lambda: show_inspect(_state_root(args), args.run_id, as_json=args.json))
 
@@ -300,7 +302,7 @@ def cmd_trajectory(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from controller.replay import replay
+    from controller.run.replay import replay
 
     if args.continue_run:
         return _continue_replay(args)
@@ -313,7 +315,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _continue_replay(args: argparse.Namespace) -> int:
-    from controller.runner import UsageError, start_run
+    from controller.run.setup import UsageError
+    from controller.run.start import start_run
 
     try:
         loaded = _load(args)
@@ -327,7 +330,7 @@ def _continue_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from controller.cleanup import collect_garbage
+    from controller.run.gc import collect_garbage
 
     root = _state_root(args)
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from controller.lifecycle import TERMINAL, State, Trigger
+from controller.agent.lifecycle import TERMINAL, State, Trigger
 from state_store.events import (
     Action,
     Condensation,

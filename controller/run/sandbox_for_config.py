@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import os
 import pwd
-from collections.abc import Iterable
-from pathlib import Path
 
 from controller.config import AppConfig
-from controller.volumes import VolumeError, parse_volumes
+from controller.config.volumes import VolumeError, parse_volumes
 from sandbox import Sandbox, SandboxError
 from sandbox.local import LocalSandbox
-from state_store.events import Event, SandboxStarted
 
 
 class SandboxConfigError(ValueError):
@@ -23,23 +20,6 @@ def agent_workdir(config: AppConfig, host_workdir: str) -> str:
     if config.core.runtime == "docker":
         return config.core.workspace_mount_path_in_sandbox
     return host_workdir
-
-
-def stop_leftovers(events: Iterable[Event], config: AppConfig, root: Path, run_id: str) -> bool:
-    """Stop what earlier processes of this run started and left behind: their local shells
-    (found by the tag in their environment), and their containers unless the run keeps its
-    container alive (then it is reattached). True when something was stopped."""
-    from controller.cleanup import remove_run_containers
-    from sandbox.bash_session import stop_leftovers as stop_local
-
-    started = [e for e in events if isinstance(e, SandboxStarted)]
-    stopped = False
-    for event in started:
-        if event.runtime == "local":
-            stopped = stop_local(event.identity) or stopped
-    if any(e.runtime == "docker" for e in started) and not config.sandbox.keep_runtime_alive:
-        stopped = bool(remove_run_containers(root, run_id)) or stopped
-    return stopped
 
 
 def make_sandbox(

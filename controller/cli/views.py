@@ -14,8 +14,8 @@ from pathlib import Path
 
 import msgspec
 
-from controller.reporting import describe
-from controller.run_state import derive
+from controller.agent.reporting import describe
+from controller.agent.run_state import derive
 from state_store.events import (
     AnyEvent,
     RunEnded,

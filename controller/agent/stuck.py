@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from controller.tools import describe_action, first_line
+from controller.agent.tools import describe_action, first_line
 from state_store.events import (
     Action,
     Event,

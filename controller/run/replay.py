@@ -17,20 +17,17 @@ from pathlib import Path
 
 import msgspec
 
+from controller.agent.outcome import ExitCode
+from controller.agent.tools import clip_observation, describe_action, run_tool
 from controller.config import AppConfig, LoadedConfig
-from controller.outcome import ExitCode
-from controller.runner import UsageError, resolve_workdir, sandbox_environment, secrets_of
-from controller.tools import clip_observation, describe_action, run_tool
+from controller.run.recordings import PATH_END, load_recording, relocate
+from controller.run.setup import UsageError, resolve_workdir, sandbox_environment, secrets_of
 from controller.trajectory import (
     RecordedStep,
-    Recording,
-    from_trajectory,
-    recording_from_events,
 )
 from sandbox import LocalSandbox, SandboxError
 from sandbox.editor import Editor
 from state_store.events import Finish, Think, ToolArgs
-from state_store.store import EVENTS_FILE, StoreError, read_events, validate_run_id
 
 
 class ReplayStep(msgspec.Struct, tag="replay_step", tag_field="kind", kw_only=True):
@@ -55,11 +52,12 @@ class ReplaySummary(msgspec.Struct, tag="replay_summary", tag_field="kind", kw_o
     exit_code: int
 
 
-# ---- masking ------------------------------------------------------------------------------
-
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+
+
 _DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
-_PATH_END = r"(?![\w.-])"  # so /work does not match inside /workspace
+
+
 # Applied in order: earlier patterns would be broken up by later ones.
 _VOLATILE: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?:/private)?/(?:tmp|var/tmp|var/folders)/[^\s'\"`:,;()\[\]{}<>]*"), "<tmp>"),
@@ -106,54 +104,10 @@ def mask_volatile(text: str, workdirs: list[str]) -> str:
     for workdir in sorted(
         {w.rstrip("/") for w in workdirs if w.rstrip("/")}, key=len, reverse=True
     ):
-        text = re.sub(re.escape(workdir) + _PATH_END, "<workdir>", text)
+        text = re.sub(re.escape(workdir) + PATH_END, "<workdir>", text)
     for pattern, placeholder in _VOLATILE:
         text = pattern.sub(placeholder, text)
     return text
-
-
-# ---- loading ------------------------------------------------------------------------------
-
-
-def load_recording(source: str, root: Path) -> Recording:
-    """A run id (under root), a run directory, or a trajectory file."""
-    run_dir = _run_dir(source, root)
-    if run_dir is not None:
-        return recording_from_events(read_events(run_dir / EVENTS_FILE))
-    path = Path(source).expanduser()
-    if path.is_dir():
-        raise ValueError(f"{source} is a directory without {EVENTS_FILE}: not a saved run")
-    if path.is_file():
-        return from_trajectory(path)
-    raise ValueError(f"no run named {source!r} in {root}, and no file {source}")
-
-
-def _run_dir(source: str, root: Path) -> Path | None:
-    candidates = [Path(source).expanduser()]
-    try:
-        validate_run_id(source)
-        candidates.insert(0, root / source)  # a run id wins over a same-named local file
-    except StoreError:
-        pass
-    return next((c for c in candidates if (c / EVENTS_FILE).is_file()), None)
-
-
-def relocate(args: ToolArgs, old: str | None, new: str) -> ToolArgs:
-    """args with the recording's working directory replaced by the replay's, in commands,
-    paths and file texts alike, so the replay works on its own directory."""
-    old = (old or "").rstrip("/")
-    if not old or old == new.rstrip("/"):
-        return args
-    pattern = re.compile(re.escape(old) + _PATH_END)
-    changes = {
-        name: pattern.sub(lambda _: new, value)
-        for name in args.__struct_fields__
-        if isinstance(value := getattr(args, name), str)
-    }
-    return msgspec.structs.replace(args, **changes)
-
-
-# ---- replaying ----------------------------------------------------------------------------
 
 
 def replay(source: str, loaded: LoadedConfig, *, as_json: bool) -> int:

@@ -10,7 +10,7 @@ import os
 import signal
 from collections.abc import Iterator
 
-from controller.outcome import ExitCode
+from controller.agent.outcome import ExitCode
 
 _seen = 0
 _closing = False

@@ -16,9 +16,9 @@ from typing import Any
 
 import msgspec
 
+from controller.agent.context import RunContext
+from controller.agent.history import Message, build_messages, latest_condensation, to_message
 from controller.config import CONDENSER_TYPES, AppConfig
-from controller.history import Message, build_messages, latest_condensation, to_message
-from controller.run_context import RunContext
 from state_store.events import Condensation, Event, ModelResponse, UserMessage
 
 # Tokens are estimated from characters: cheap, and close enough with a safety margin.

@@ -1,0 +1,1 @@
+"""Running one run: set-up, start, resume, drive, the sandbox for a config, replay, gc."""

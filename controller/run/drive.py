@@ -1,0 +1,165 @@
+"""Driving a run: its context, the machine to a final state, and the saved end (`run_ended`,
+the snapshot, the trajectory), whatever stopped it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from controller.agent.context import Recorder, RunContext
+from controller.agent.history import build_messages
+from controller.agent.machine import AgentMachine
+from controller.agent.outcome import EXIT_CODES, EndReason, ExitCode
+from controller.agent.prompts import system_prompt
+from controller.agent.reporting import Reporter
+from controller.agent.tools import tool_specs
+from controller.config import AppConfig
+from controller.model_client import LiteLLMClient, ModelClient
+from controller.run import interrupts
+from controller.run.sandbox_for_config import (
+    agent_workdir,
+    make_sandbox,
+)
+from controller.run.setup import sandbox_environment, secrets_of
+from sandbox.editor import Editor
+from state_store.events import RunEnded, Snapshot
+from state_store.store import RunStore, StoreWriteError
+
+# Ends after which `runhands resume` makes sense without a new instruction.
+_RESUMABLE = {
+    EndReason.LIMIT,
+    EndReason.PROVIDER,
+    EndReason.SANDBOX,
+    EndReason.INTERRUPTED,
+    EndReason.STORAGE,
+}
+
+
+def drive(
+    config: AppConfig,
+    store: RunStore,
+    reporter: Reporter,
+    snapshot: Snapshot,
+    host_workdir: str,
+    prepare: Callable[[RunContext, AgentMachine], None],
+) -> int:
+    """Build the run's context, let `prepare` record how it (re)starts, run the machine to
+    its end, and record that end. Returns the exit code."""
+    started = time.monotonic()
+    env = sandbox_environment(secrets_of(config))
+    scope = str(store.run_dir.parent.resolve())
+    sandbox = make_sandbox(config, store.run_id, host_workdir, env, scope)
+    workdir = agent_workdir(config, host_workdir)
+    pool = ThreadPoolExecutor(max_workers=1)
+    ctx = RunContext(
+        config=config,
+        store=store,
+        sandbox=sandbox,
+        reporter=reporter,
+        snapshot=snapshot,
+        workdir=workdir,
+        client_future=pool.submit(_make_client, config),
+        editor=Editor(sandbox),
+        tools=tool_specs(_enabled_tools(config)),
+        messages=build_messages(system_prompt(workdir), store.events),
+        events=list(store.events),
+        runtime_before=snapshot.counters.runtime_s,
+    )
+    stopped: EndReason | None = None
+    try:
+        machine = AgentMachine(ctx)
+        prepare(ctx, machine)
+        machine.drive()
+    except KeyboardInterrupt:
+        stopped = EndReason.INTERRUPTED
+    except StoreWriteError as e:
+        reporter.info(f"runhands: error: {e}")
+        stopped = EndReason.STORAGE
+    with interrupts.closing():
+        sandbox.close()
+        code = end_run(
+            ctx.record, ctx.snapshot, store, config, reporter, stopped, time.monotonic() - started
+        )
+        pool.shutdown(wait=True, cancel_futures=True)
+    return code
+
+
+def end_run(
+    record: Recorder,
+    snapshot: Snapshot,
+    store: RunStore,
+    config: AppConfig,
+    reporter: Reporter,
+    stopped: EndReason | None,
+    duration: float,
+    *,
+    close: bool = True,
+) -> int:
+    """Record how the run ended (`run_ended`), write its trajectory, close the store;
+    returns the exit code. `stopped`: interrupted, or the store failed, in any state."""
+    if stopped is not None:
+        message = f"{stopped.value} in state {snapshot.state}"
+        reason = stopped
+    else:
+        reason = EndReason(snapshot.reason or EndReason.INTERNAL)
+        message = snapshot.message
+    if reason is EndReason.FINISHED:
+        message = snapshot.finish_message or ""
+    exit_code = int(EXIT_CODES[reason])
+    counters = snapshot.counters
+    try:
+        record(
+            RunEnded,
+            run_id=snapshot.run_id,
+            state=snapshot.state,
+            reason=reason.value,
+            message=message,
+            steps=counters.steps,
+            prompt_tokens=counters.prompt_tokens,
+            completion_tokens=counters.completion_tokens,
+            cost=round(counters.cost, 6),
+            exit_code=exit_code,
+            duration_s=round(duration, 3),
+        )
+        store.save_snapshot(snapshot)
+        _save_trajectory(config, store, reporter)
+    except StoreWriteError as e:
+        if reason is not EndReason.STORAGE:
+            reporter.info(f"runhands: error: {e}")
+        reason, exit_code = EndReason.STORAGE, int(ExitCode.STORAGE)
+    finally:
+        if close:
+            store.close()
+    if close and reason in _RESUMABLE:
+        reporter.info(f"runhands: continue with: runhands resume {snapshot.run_id}")
+    return exit_code
+
+
+def _save_trajectory(config: AppConfig, store: RunStore, reporter: Reporter) -> None:
+    """[core] save_trajectory_path: the run in OpenHands' trajectory shape, at every end."""
+    path = config.core.save_trajectory_path
+    if not path:
+        return
+    from controller.trajectory import save_trajectory
+
+    try:
+        written = save_trajectory(path, store.read_events(), secrets=secrets_of(config))
+    except ValueError as e:
+        reporter.info(f"runhands: warning: trajectory not saved: {e}")
+        return
+    reporter.info(f"runhands: trajectory saved to {written}")
+
+
+def _make_client(config: AppConfig) -> ModelClient:
+    return LiteLLMClient(config.llm, llm_configs=config.llm_configs)
+
+
+def _enabled_tools(config: AppConfig) -> dict[str, bool]:
+    agent = config.agent
+    return {
+        "enable_cmd": agent.enable_cmd,
+        "enable_editor": agent.enable_editor,
+        "enable_think": agent.enable_think,
+        "enable_finish": agent.enable_finish,
+    }

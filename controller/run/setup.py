@@ -1,0 +1,106 @@
+"""What a run needs before it starts, shared by `run`, `resume` and `replay`: the
+working directory, the model check, the secrets to keep out, the sandbox's environment and
+the progress reporter."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from controller.agent.reporting import Reporter
+from controller.config import AppConfig, LoadedConfig, is_secret_name
+from controller.config.volumes import VolumeError, parse_volumes, workspace_host_path
+
+# Provider prefixes that need no API key (local servers).
+_KEYLESS_PROVIDERS = {"ollama", "ollama_chat", "lm_studio", "llamafile", "vllm", "hosted_vllm"}
+
+
+# Settings accepted for OpenHands compatibility whose feature is not built yet: a value
+# set for them is named on stderr rather than silently dropped.
+# Settings only the docker runtime uses: named on stderr when set for a local run.
+DOCKER_ONLY = (
+    "sandbox.user_id",
+    "sandbox.base_container_image",
+    "sandbox.runtime_container_image",
+    "sandbox.keep_runtime_alive",
+    "sandbox.runtime_startup_env_vars",
+    "sandbox.network_mode",
+    "sandbox.memory_limit",
+    "sandbox.cpus",
+)
+
+
+class UsageError(Exception):
+    """Bad input found before the run starts: nothing was saved, exit code 2."""
+
+
+def resolve_workdir(config: AppConfig) -> str:
+    """-d / [core] workspace_base, else the host side of the /workspace mount, else cwd."""
+    try:
+        volumes = parse_volumes(config.sandbox.volumes or "")
+    except VolumeError as e:
+        raise UsageError(str(e)) from None
+    mount = config.core.workspace_mount_path_in_sandbox
+    chosen = config.core.workspace_base or workspace_host_path(volumes, mount)
+    given = Path(chosen or os.getcwd()).expanduser()
+    try:
+        path = given.resolve()
+    except (OSError, RuntimeError):  # a symlink loop (RuntimeError on Python 3.11)
+        raise UsageError(f"working directory {given} is a symlink loop") from None
+    if not path.is_dir():
+        raise UsageError(f"working directory {path} does not exist or is not a directory")
+    return str(path)
+
+
+def check_model(config: AppConfig, environ: dict[str, str]) -> None:
+    llm = config.llm
+    if not llm.model:
+        raise UsageError(
+            "no model configured: set LLM_MODEL (e.g. anthropic/claude-sonnet-4-5) "
+            "or [llm] model in config.toml"
+        )
+    provider = llm.model.split("/", 1)[0].lower() if "/" in llm.model else ""
+    provider_key = f"{provider.upper()}_API_KEY" if provider else "OPENAI_API_KEY"
+    if llm.api_key or llm.base_url or provider in _KEYLESS_PROVIDERS or environ.get(provider_key):
+        return
+    raise UsageError(
+        f"no API key for {llm.model}: set LLM_API_KEY (or [llm] api_key in config.toml), "
+        "or LLM_BASE_URL for a local model server"
+    )
+
+
+def secrets_of(config: AppConfig) -> list[str]:
+    keys = [config.llm.api_key] + [c.api_key for c in config.llm_configs.values()]
+    return [k for k in keys if k]
+
+
+def sandbox_environment(secrets: list[str]) -> dict[str, str]:
+    """The host environment minus model settings and credentials: whatever the agent
+    prints is saved, so it must never see a key."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("LLM_") and not is_secret_name(name) and value not in secrets
+    }
+
+
+def make_reporter(loaded: LoadedConfig, json_lines: bool) -> Reporter:
+    config = loaded.config
+    reporter = Reporter(
+        json_lines=json_lines,
+        log_all_events=config.core.log_all_events,
+        secrets=secrets_of(config),
+    )
+    for warning in loaded.warnings + _not_used_here(loaded):
+        reporter.info(f"runhands: warning: {warning}")
+    return reporter
+
+
+def _not_used_here(loaded: LoadedConfig) -> list[str]:
+    """Docker settings given for a local run are named, never silently dropped."""
+    if loaded.config.core.runtime != "local":
+        return []
+    chosen = [key for key in DOCKER_ONLY if loaded.sources.get(key, "default") != "default"]
+    if not chosen:
+        return []
+    return [f"used only by the docker runtime, ignored: {', '.join(chosen)}"]

@@ -1,0 +1,101 @@
+"""`runhands run`: create a run (atomically: it exists whole, or not at all) and drive it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import msgspec
+
+from controller.agent.context import RunContext
+from controller.agent.machine import AgentMachine
+from controller.agent.outcome import ExitCode
+from controller.agent.run_state import derive
+from controller.config import LoadedConfig, public_config
+from controller.run.drive import drive
+from controller.run.sandbox_for_config import (
+    SandboxConfigError,
+    agent_workdir,
+    check_docker_settings,
+)
+from controller.run.setup import UsageError, check_model, make_reporter, resolve_workdir, secrets_of
+from controller.trajectory import RecordedStep
+from state_store.events import RunStarted, UserMessage
+from state_store.store import RunStore, StoreError, StoreWriteError, new_run_id
+
+
+def start_run(
+    loaded: LoadedConfig,
+    task: str | None,
+    *,
+    run_id: str | None,
+    json_lines: bool,
+    replay_source: str | None = None,
+) -> int:
+    """Run a new task to its end; returns the process exit code. With `replay_source` (a
+    run or trajectory), its recorded actions are carried out first, then the model takes
+    over; the task defaults to the recorded one."""
+    config = loaded.config
+    check_model(config, dict(os.environ))
+    host_workdir = resolve_workdir(config)
+    try:
+        check_docker_settings(config)
+    except SandboxConfigError as e:
+        raise UsageError(str(e)) from None
+    workdir = agent_workdir(config, host_workdir)
+    steps: list[RecordedStep] = []
+    if replay_source:
+        task, steps = _recorded(loaded, replay_source, task, workdir)
+    if not task:
+        raise UsageError("no task: give -t TEXT, -f FILE, or pipe the task on stdin")
+    root = Path(config.core.file_store_path).expanduser()
+    run_id = new_run_id() if run_id is None else run_id
+    started = {
+        "run_id": run_id,
+        "task": "",  # the task lives in the log once: in the user message that follows
+        "workdir": workdir,
+        "host_workdir": host_workdir,
+        "runtime": config.core.runtime,
+        "model": config.llm.model,
+    }
+    opening = [(RunStarted, started), (UserMessage, {"content": task, "origin": "task"})]
+    try:
+        store = RunStore.create(
+            root, run_id, secrets_of(config), config=public_config(config), opening=opening
+        )
+    except StoreError as e:
+        raise UsageError(str(e)) from None
+    except StoreWriteError as e:  # e.g. no space left: the name stays free
+        print(f"runhands: error: the run could not be created: {e}", file=sys.stderr)
+        return int(ExitCode.STORAGE)
+    reporter = make_reporter(loaded, json_lines)
+    snapshot = derive(store.run_id, store.events)
+
+    def begin(ctx: RunContext, machine: AgentMachine) -> None:
+        ctx.replay_steps = steps
+        reporter.info(f"runhands: run {store.run_id} (state in {store.run_dir})")
+        for event in store.events[1:]:
+            reporter.event(event)
+        ctx.save_snapshot()
+
+    return drive(config, store, reporter, snapshot, host_workdir, begin)
+
+
+def _recorded(
+    loaded: LoadedConfig, source: str, task: str | None, workdir: str
+) -> tuple[str, list[RecordedStep]]:
+    """The task and the steps to replay, moved to this run's working directory."""
+    from controller.run.recordings import load_recording, relocate
+
+    root = Path(loaded.config.core.file_store_path).expanduser()
+    try:
+        recording = load_recording(source, root)
+    except (ValueError, StoreError) as e:
+        raise UsageError(str(e)) from None
+    recorded_dir = recording.workdir or loaded.config.core.workspace_mount_path_in_sandbox
+    steps = [
+        msgspec.structs.replace(step, args=relocate(step.args, recorded_dir, workdir))
+        for step in recording.steps
+    ]
+    return task or recording.task, steps
