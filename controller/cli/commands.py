@@ -19,6 +19,7 @@ from controller.config import (
     dotenv_environment,
     load_config,
 )
+from controller.errors import UserError
 from controller.run import interrupts
 
 _AGENTS = {"CodeActAgent"}  # the only agent; the flag exists for OpenHands command lines
@@ -196,22 +197,22 @@ def read_task(args: argparse.Namespace) -> str:
         try:
             task = Path(args.file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
-            raise ValueError(f"cannot read task file {args.file}: {_reason(e)}") from None
+            raise UserError(f"cannot read task file {args.file}: {_reason(e)}") from None
     elif args.task is not None:
         task = args.task
     elif not sys.stdin.isatty():
         task = sys.stdin.read()
     else:
-        raise ValueError("no task: give -t TEXT, -f FILE, or pipe the task on stdin")
+        raise UserError("no task: give -t TEXT, -f FILE, or pipe the task on stdin")
     if not task.strip():
-        raise ValueError("the task is empty")
+        raise UserError("the task is empty")
     return task.strip()
 
 
 def _optional_task(args: argparse.Namespace) -> str | None:
     try:
         return read_task(args)
-    except ValueError:  # nothing on stdin: the recorded task will do
+    except UserError:  # nothing on stdin: the recorded task will do
         return None
 
 
@@ -225,7 +226,6 @@ def _fail(message: str) -> NoReturn:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from controller.run.setup import UsageError
     from controller.run.start import start_run  # keeps `--help` and `config` light
 
     if args.agent_cls and args.agent_cls not in _AGENTS:
@@ -243,13 +243,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         return start_run(
             loaded, task, run_id=args.name, json_lines=args.json, replay_source=replay_source
         )
-    except (ValueError, ConfigError, UsageError) as e:
+    except (ConfigError, UserError) as e:
         _fail(str(e))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from controller.run.resume import resume_run
-    from controller.run.setup import UsageError
 
     try:
         instruction = read_task(args) if (args.task is not None or args.file) else None
@@ -257,7 +256,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         os.environ.update(dotenv_environment(os.getcwd()))
         interrupts.install()
         return resume_run(loaded, args.run_id, instruction, json_lines=args.json)
-    except (ValueError, ConfigError, UsageError) as e:
+    except (ConfigError, UserError) as e:
         _fail(str(e))
 
 
@@ -315,7 +314,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _continue_replay(args: argparse.Namespace) -> int:
-    from controller.run.setup import UsageError
     from controller.run.start import start_run
 
     try:
@@ -325,7 +323,7 @@ def _continue_replay(args: argparse.Namespace) -> int:
         return start_run(
             loaded, args.task, run_id=args.name, json_lines=args.json, replay_source=args.source
         )
-    except (ConfigError, UsageError) as e:
+    except (ConfigError, UserError) as e:
         _fail(str(e))
 
 
@@ -350,7 +348,7 @@ def _guarded(action: Callable[[], int]) -> int:
 
     try:
         return action()
-    except (StoreError, ConfigError, ValueError) as e:
+    except (StoreError, ConfigError, UserError) as e:
         _fail(str(e))
 
 

@@ -11,6 +11,8 @@ from typing import Literal, cast
 
 import msgspec
 
+from controller.errors import UserError
+
 Mode = Literal["rw", "ro"]
 _MODES: tuple[Mode, ...] = ("rw", "ro")
 
@@ -23,7 +25,7 @@ class Volume(msgspec.Struct, frozen=True):
     mode: Mode
 
 
-class VolumeError(ValueError):
+class VolumeError(UserError):
     """A malformed volume entry, described in one line."""
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import msgspec
 
+from controller.errors import UserError
 from controller.trajectory import (
     Recording,
     from_trajectory,
@@ -26,10 +27,13 @@ def load_recording(source: str, root: Path) -> Recording:
         return recording_from_events(read_events(run_dir / EVENTS_FILE))
     path = Path(source).expanduser()
     if path.is_dir():
-        raise ValueError(f"{source} is a directory without {EVENTS_FILE}: not a saved run")
+        raise UserError(f"{source} is a directory without {EVENTS_FILE}: not a saved run")
     if path.is_file():
-        return from_trajectory(path)
-    raise ValueError(f"no run named {source!r} in {root}, and no file {source}")
+        try:
+            return from_trajectory(path)
+        except ValueError as e:  # unreadable, or not a trajectory
+            raise UserError(str(e)) from None
+    raise UserError(f"no run named {source!r} in {root}, and no file {source}")
 
 
 def _run_dir(source: str, root: Path) -> Path | None:

@@ -21,7 +21,7 @@ from controller.agent.outcome import ExitCode
 from controller.agent.tools import clip_observation, describe_action, run_tool
 from controller.config import AppConfig, LoadedConfig
 from controller.run.recordings import PATH_END, load_recording, relocate
-from controller.run.setup import UsageError, resolve_workdir, sandbox_environment, secrets_of
+from controller.run.setup import UserError, resolve_workdir, sandbox_environment, secrets_of
 from controller.trajectory import (
     RecordedStep,
 )
@@ -115,7 +115,7 @@ def replay(source: str, loaded: LoadedConfig, *, as_json: bool) -> int:
     config = loaded.config
     recording = load_recording(source, Path(config.core.file_store_path).expanduser())
     if not recording.steps:
-        raise ValueError(f"{source}: no actions to replay")
+        raise UserError(f"{source}: no actions to replay")
     workdir = _workdir(config)
     was_empty = _is_empty(workdir)
     # OpenHands files do not say where they ran: its sandbox mount point, /workspace.
@@ -168,10 +168,7 @@ def _is_empty(directory: str) -> bool:
 
 
 def _workdir(config: AppConfig) -> str:
-    try:
-        return resolve_workdir(config)
-    except UsageError as e:
-        raise ValueError(str(e)) from None
+    return resolve_workdir(config)
 
 
 class _Session:

@@ -19,7 +19,7 @@ from controller.agent.reporting import Reporter
 from controller.agent.run_state import apply, derive
 from controller.config import AppConfig, LoadedConfig, overlay_config
 from controller.run.drive import drive, end_run
-from controller.run.setup import UsageError, check_model, make_reporter, secrets_of
+from controller.run.setup import UserError, check_model, make_reporter, secrets_of
 from state_store.events import AnyEvent, Event, RunResumed, RunStarted, Snapshot
 from state_store.store import RunStore, StoreError, load_config
 
@@ -31,7 +31,7 @@ def resume_run(
     try:
         store = RunStore.open(root, run_id, secrets_of(loaded.config))
     except (StoreError, OSError) as e:
-        raise UsageError(str(e)) from None
+        raise UserError(str(e)) from None
     try:
         config = overlay_config(load_config(store.run_dir, AppConfig), loaded)
         check_model(config, dict(os.environ))
@@ -39,9 +39,9 @@ def resume_run(
         snapshot = derive(store.run_id, store.events)
         if not _ending_unsaved(snapshot) or instruction:
             _check_resumable(snapshot, config, instruction)
-    except (UsageError, StoreError) as e:
+    except (UserError, StoreError) as e:
         store.close()
-        raise UsageError(str(e)) from None
+        raise UserError(str(e)) from None
     reporter = make_reporter(loaded, json_lines)
     if _ending_unsaved(snapshot) and not instruction:
         reporter.info(f"runhands: run {run_id} was {snapshot.state}; saving its end")
@@ -89,30 +89,30 @@ def _run_started(events: list[AnyEvent]) -> RunStarted:
     for event in events:
         if isinstance(event, RunStarted):
             return event
-    raise UsageError("the run's log has no start event: it cannot be resumed")
+    raise UserError("the run's log has no start event: it cannot be resumed")
 
 
 def _check_resumable(snapshot: Snapshot, config: AppConfig, instruction: str | None) -> None:
     run_id, counters, core = snapshot.run_id, snapshot.counters, config.core
     if snapshot.state == "finished" and not instruction:
-        raise UsageError(
+        raise UserError(
             f"run {run_id} is finished; give a new instruction to continue it: "
             f'runhands resume {run_id} -t "..."'
         )
     if counters.steps >= core.max_iterations:
-        raise UsageError(
+        raise UserError(
             f"run {run_id} has used {counters.steps} of its {core.max_iterations} steps; "
             f"raise the limit, e.g. runhands resume {run_id} -i {counters.steps + 50}"
         )
     budget = core.max_budget_per_task
     if budget and counters.cost >= budget:
-        raise UsageError(
+        raise UserError(
             f"run {run_id} has spent ${counters.cost:.4f} of its ${budget:.2f} budget; "
             f"raise it, e.g. runhands resume {run_id} -b {budget * 2:g}"
         )
     runtime = core.max_runtime_seconds
     if runtime and counters.runtime_s >= runtime:
-        raise UsageError(
+        raise UserError(
             f"run {run_id} has run for {counters.runtime_s:.0f} of its {runtime:g} seconds; "
             f"raise the limit, e.g. runhands resume {run_id} --max-runtime "
             f"{math.ceil(max(2 * runtime, counters.runtime_s + 60))}"

@@ -7,11 +7,12 @@ import pwd
 
 from controller.config import AppConfig
 from controller.config.volumes import VolumeError, parse_volumes
+from controller.errors import UserError
 from sandbox import Sandbox, SandboxError
 from sandbox.local import LocalSandbox
 
 
-class SandboxConfigError(ValueError):
+class SandboxConfigError(UserError):
     """The sandbox settings are unusable: a usage error, found before anything starts."""
 
 

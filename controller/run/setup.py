@@ -10,6 +10,7 @@ from pathlib import Path
 from controller.agent.reporting import Reporter
 from controller.config import AppConfig, LoadedConfig, is_secret_name
 from controller.config.volumes import VolumeError, parse_volumes, workspace_host_path
+from controller.errors import UserError
 
 # Provider prefixes that need no API key (local servers).
 _KEYLESS_PROVIDERS = {"ollama", "ollama_chat", "lm_studio", "llamafile", "vllm", "hosted_vllm"}
@@ -30,32 +31,28 @@ DOCKER_ONLY = (
 )
 
 
-class UsageError(Exception):
-    """Bad input found before the run starts: nothing was saved, exit code 2."""
-
-
 def resolve_workdir(config: AppConfig) -> str:
     """-d / [core] workspace_base, else the host side of the /workspace mount, else cwd."""
     try:
         volumes = parse_volumes(config.sandbox.volumes or "")
     except VolumeError as e:
-        raise UsageError(str(e)) from None
+        raise UserError(str(e)) from None
     mount = config.core.workspace_mount_path_in_sandbox
     chosen = config.core.workspace_base or workspace_host_path(volumes, mount)
     given = Path(chosen or os.getcwd()).expanduser()
     try:
         path = given.resolve()
     except (OSError, RuntimeError):  # a symlink loop (RuntimeError on Python 3.11)
-        raise UsageError(f"working directory {given} is a symlink loop") from None
+        raise UserError(f"working directory {given} is a symlink loop") from None
     if not path.is_dir():
-        raise UsageError(f"working directory {path} does not exist or is not a directory")
+        raise UserError(f"working directory {path} does not exist or is not a directory")
     return str(path)
 
 
 def check_model(config: AppConfig, environ: dict[str, str]) -> None:
     llm = config.llm
     if not llm.model:
-        raise UsageError(
+        raise UserError(
             "no model configured: set LLM_MODEL (e.g. anthropic/claude-sonnet-4-5) "
             "or [llm] model in config.toml"
         )
@@ -63,7 +60,7 @@ def check_model(config: AppConfig, environ: dict[str, str]) -> None:
     provider_key = f"{provider.upper()}_API_KEY" if provider else "OPENAI_API_KEY"
     if llm.api_key or llm.base_url or provider in _KEYLESS_PROVIDERS or environ.get(provider_key):
         return
-    raise UsageError(
+    raise UserError(
         f"no API key for {llm.model}: set LLM_API_KEY (or [llm] api_key in config.toml), "
         "or LLM_BASE_URL for a local model server"
     )

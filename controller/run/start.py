@@ -19,7 +19,7 @@ from controller.run.sandbox_for_config import (
     agent_workdir,
     check_docker_settings,
 )
-from controller.run.setup import UsageError, check_model, make_reporter, resolve_workdir, secrets_of
+from controller.run.setup import UserError, check_model, make_reporter, resolve_workdir, secrets_of
 from controller.trajectory import RecordedStep
 from state_store.events import RunStarted, UserMessage
 from state_store.store import RunStore, StoreError, StoreWriteError, new_run_id
@@ -42,13 +42,13 @@ def start_run(
     try:
         check_docker_settings(config)
     except SandboxConfigError as e:
-        raise UsageError(str(e)) from None
+        raise UserError(str(e)) from None
     workdir = agent_workdir(config, host_workdir)
     steps: list[RecordedStep] = []
     if replay_source:
         task, steps = _recorded(loaded, replay_source, task, workdir)
     if not task:
-        raise UsageError("no task: give -t TEXT, -f FILE, or pipe the task on stdin")
+        raise UserError("no task: give -t TEXT, -f FILE, or pipe the task on stdin")
     root = Path(config.core.file_store_path).expanduser()
     run_id = new_run_id() if run_id is None else run_id
     started = {
@@ -65,7 +65,7 @@ def start_run(
             root, run_id, secrets_of(config), config=public_config(config), opening=opening
         )
     except StoreError as e:
-        raise UsageError(str(e)) from None
+        raise UserError(str(e)) from None
     except StoreWriteError as e:  # e.g. no space left: the name stays free
         print(f"runhands: error: the run could not be created: {e}", file=sys.stderr)
         return int(ExitCode.STORAGE)
@@ -91,8 +91,8 @@ def _recorded(
     root = Path(loaded.config.core.file_store_path).expanduser()
     try:
         recording = load_recording(source, root)
-    except (ValueError, StoreError) as e:
-        raise UsageError(str(e)) from None
+    except StoreError as e:
+        raise UserError(str(e)) from None
     recorded_dir = recording.workdir or loaded.config.core.workspace_mount_path_in_sandbox
     steps = [
         msgspec.structs.replace(step, args=relocate(step.args, recorded_dir, workdir))

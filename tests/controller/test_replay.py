@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from controller.config import LoadedConfig, load_config
+from controller.errors import UserError
 from controller.run.recordings import load_recording, relocate
 from controller.run.replay import mask_volatile, replay
 from controller.trajectory import encode_trajectory
@@ -92,9 +93,9 @@ def test_load_recording_accepts_a_trajectory_file_and_names_missing_sources(
     path = tmp_path / "t.json"
     path.write_bytes(encode_trajectory(sample_run()))
     assert len(load_recording(str(path), tmp_path).steps) == 7
-    with pytest.raises(ValueError, match="no run named 'nope'"):
+    with pytest.raises(UserError, match="no run named 'nope'"):
         load_recording("nope", tmp_path)
-    with pytest.raises(ValueError, match="not a saved run"):
+    with pytest.raises(UserError, match="not a saved run"):
         load_recording(str(tmp_path), tmp_path)
 
 
@@ -155,7 +156,7 @@ def test_replay_runs_every_step_and_exits_0_when_all_match(tmp_path: Path, capsy
 
 def test_replay_of_an_unusable_workdir_is_a_value_error(tmp_path: Path) -> None:
     source = write_trajectory(tmp_path, (ExecuteBash(command="true"), done()))
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(UserError, match="does not exist"):
         replay(str(source), config_for(tmp_path, tmp_path / "missing"), as_json=False)
 
 

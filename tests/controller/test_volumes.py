@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from controller.config.volumes import Volume, VolumeError, parse_volumes, workspace_host_path
+from controller.errors import UserError
 
 
 @pytest.fixture
@@ -101,4 +102,4 @@ def test_source_name_is_configurable() -> None:
 
 
 def test_volume_error_is_a_value_error() -> None:
-    assert issubclass(VolumeError, ValueError)
+    assert issubclass(VolumeError, UserError)

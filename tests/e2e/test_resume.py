@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from state_store.events import (
-    Action,
     ModelResponse,
     Observation,
     SandboxStarted,
