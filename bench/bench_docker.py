@@ -25,7 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from sandbox.docker import DockerSandbox, Mount  # noqa: E402
+from sandbox.docker import DockerSandbox  # noqa: E402
+from sandbox.docker_engine import Mount  # noqa: E402
 from tests.docker_image import ensure_base_image  # noqa: E402
 
 

@@ -3,9 +3,14 @@ caching, usage and cost.
 
 Each call runs in a worker thread under a watchdog, so a provider that accepts the connection
 and never answers cannot hang the run. Rate limits, 5xx, timeouts and connection errors are
-retried with exponential backoff and jitter (or as long as `Retry-After` asks); refusals that
-retrying cannot fix (authentication, bad request, unknown model) are not. When a model keeps
-failing, the next of `[llm] fallback_models` takes over.
+retried with exponential backoff and jitter (or as long as `Retry-After` asks), and so is an
+answer without a message (`"choices": []`); refusals that retrying cannot fix
+(authentication, bad request, unknown model) are not. When a model keeps failing, the next of
+`[llm] fallback_models` takes over.
+
+Token counts the provider reports are checked before they reach the budget: one that is not
+an integer from 0 to MAX_TOKENS_PER_CALL counts as 0, the call's cost is priced from the
+counts that remain, and the answer carries a warning saying what was ignored.
 
 litellm is imported lazily (it costs ~3.5 s and ~200 MB), so `--help`, `config` and the
 store readers never pay for it.
@@ -28,7 +33,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 import msgspec
 
 from controller.config import LLMConfig
-from state_store.events import ToolCall
+from state_store.events import ToolCall, Usage
 
 # Used when `[llm] timeout` is unset: no call may wait forever.
 DEFAULT_TIMEOUT_S = 120.0
@@ -36,6 +41,9 @@ DEFAULT_TIMEOUT_S = 120.0
 WATCHDOG_GRACE_S = 1.0
 # A provider's Retry-After is honoured up to this (a bogus "wait a day" must not stall a run).
 RETRY_AFTER_CAP_S = 600.0
+# No model reads or writes more in one call (the largest windows are ~10 M tokens): a larger
+# count is a provider bug, and would blow the budget.
+MAX_TOKENS_PER_CALL = 100_000_000
 _RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 
 Message = dict[str, Any]
@@ -47,13 +55,10 @@ class Completion(msgspec.Struct, frozen=True, kw_only=True):
     model: str
     content: str | None
     tool_calls: list[ToolCall]
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
+    usage: Usage = Usage()
     latency_s: float = 0.0
-    # Prompt tokens read from / written to the provider's prompt cache (part of prompt_tokens).
-    cached_tokens: int = 0
-    cache_write_tokens: int = 0
+    # What was wrong with the answer but ignored (e.g. negative token counts), for the user.
+    warnings: tuple[str, ...] = ()
 
 
 class ProviderError(Exception):
@@ -66,6 +71,11 @@ class ContextWindowExceeded(ProviderError):
 
 class WatchdogTimeout(Exception):
     """The call did not return within its timeout plus a grace: abandoned, retried."""
+
+
+class EmptyAnswer(Exception):
+    """The provider answered without a message (`"choices": []`): a provider fault,
+    retried like a 5xx since the same request usually gets an answer next time."""
 
 
 class _ModelFailed(ProviderError):
@@ -116,6 +126,7 @@ class _Usage(NamedTuple):
     completion: int
     cached: int
     cache_write: int
+    rejected: tuple[str, ...] = ()  # the counts set to 0, as "name=value"
 
 
 ErrorKind = Literal["retry", "auth", "not_found", "context", "refused"]
@@ -138,6 +149,7 @@ class LiteLLMClient:
         lm = self._litellm
         self._retryable = (
             WatchdogTimeout,
+            EmptyAnswer,
             lm.RateLimitError,
             lm.Timeout,
             lm.APIConnectionError,
@@ -187,13 +199,15 @@ class LiteLLMClient:
             started = time.monotonic()
             try:
                 response = self._call(request, limit)
+                message = _first_message(response)
             except Exception as e:
                 attempt += 1
                 wait, note = self._wait_before_retry(model, e, attempt)
                 on_retry(attempt, _describe(e) + note, wait)
                 self._sleep(wait)
                 continue
-            return self._completion(model.config, response, time.monotonic() - started)
+            latency = time.monotonic() - started
+            return self._completion(model.config, response, message, latency)
 
     def _call(self, request: dict[str, Any], limit: float) -> Any:
         """litellm.completion in a daemon thread, abandoned after `limit` seconds: a socket
@@ -333,9 +347,11 @@ class LiteLLMClient:
 
     # ---- the answer ------------------------------------------------------------------------
 
-    def _completion(self, config: LLMConfig, response: Any, latency: float) -> Completion:
-        message = response.choices[0].message
+    def _completion(
+        self, config: LLMConfig, response: Any, message: Any, latency: float
+    ) -> Completion:
         usage = _usage(response)
+        cost, cost_note = _checked_cost(self._cost(config, response, usage))
         calls = [
             ToolCall(
                 id=call.id or f"call_{i}",
@@ -348,13 +364,43 @@ class LiteLLMClient:
             model=getattr(response, "model", None) or config.model,
             content=message.content or None,
             tool_calls=calls,
-            prompt_tokens=usage.prompt,
-            completion_tokens=usage.completion,
-            cost=_cost(config, response, usage),
+            usage=Usage(
+                prompt_tokens=usage.prompt,
+                completion_tokens=usage.completion,
+                cost=cost,
+                cached_tokens=usage.cached,
+                cache_write_tokens=usage.cache_write,
+            ),
             latency_s=latency,
-            cached_tokens=usage.cached,
-            cache_write_tokens=usage.cache_write,
+            warnings=_usage_warnings(usage, cost_note),
         )
+
+    def _cost(self, config: LLMConfig, response: Any, usage: _Usage) -> float:
+        if config.input_cost_per_token is not None or config.output_cost_per_token is not None:
+            return _override_cost(config, usage)
+        if not usage.rejected:
+            # litellm priced the call from its bundled cost map while logging it, cache
+            # reads and writes included; None: the model is not in the map (unknown, not
+            # an error).
+            hidden = getattr(response, "_hidden_params", None) or {}
+            return float(hidden.get("response_cost") or 0.0)
+        return self._map_cost(config, usage)
+
+    def _map_cost(self, config: LLMConfig, usage: _Usage) -> float:
+        """The price of the counts that were kept: litellm's own cost was computed from the
+        rejected ones too (a negative count lowers it, a huge one blows it up)."""
+        try:
+            prompt, completion = self._litellm.cost_per_token(
+                model=config.model,
+                custom_llm_provider=config.custom_llm_provider,
+                prompt_tokens=usage.prompt,
+                completion_tokens=usage.completion,
+                cache_read_input_tokens=usage.cached,
+                cache_creation_input_tokens=usage.cache_write,
+            )
+        except Exception:  # not in litellm's map: unknown, as above
+            return 0.0
+        return float(prompt) + float(completion)
 
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -443,8 +489,15 @@ def _refusal(kind: ErrorKind, model: _Model, error: Exception) -> ProviderError:
     return ProviderError(f"{name} refused the request: {why}")
 
 
-def _tokens(source: Any, name: str) -> int:
-    return int(_field(source, name) or 0)
+def _first_message(response: Any) -> Any:
+    """The answer's message; EmptyAnswer when the provider sent none."""
+    choices = getattr(response, "choices", None)
+    if not choices:
+        raise EmptyAnswer("the provider answered with no choices")
+    message = getattr(choices[0], "message", None)
+    if message is None:
+        raise EmptyAnswer("the provider answered with a choice but no message")
+    return message
 
 
 def _usage(response: Any) -> _Usage:
@@ -452,36 +505,69 @@ def _usage(response: Any) -> _Usage:
     or as Anthropic does (cache_read_input_tokens), cache writes as Anthropic does."""
     usage = getattr(response, "usage", None)
     details = _field(usage, "prompt_tokens_details")
-    return _Usage(
-        prompt=_tokens(usage, "prompt_tokens"),
-        completion=_tokens(usage, "completion_tokens"),
-        cached=_tokens(details, "cached_tokens") or _tokens(usage, "cache_read_input_tokens"),
-        cache_write=_tokens(usage, "cache_creation_input_tokens")
-        or _tokens(details, "cache_creation_tokens"),
+    rejected: list[str] = []
+
+    def count(source: Any, name: str) -> int:
+        value = _field(source, name)
+        if value is None:
+            return 0
+        if not _is_token_count(value):
+            rejected.append(f"{name}={value!r}")
+            return 0
+        return value
+
+    prompt, completion = count(usage, "prompt_tokens"), count(usage, "completion_tokens")
+    cached = count(details, "cached_tokens") or count(usage, "cache_read_input_tokens")
+    cache_write = count(usage, "cache_creation_input_tokens") or count(
+        details, "cache_creation_tokens"
     )
+    return _Usage(prompt, completion, cached, cache_write, tuple(rejected))
+
+
+def _is_token_count(value: object) -> bool:
+    # bool is an int to Python, not a count.
+    if isinstance(value, bool) or not isinstance(value, int):
+        return False
+    return 0 <= value <= MAX_TOKENS_PER_CALL
 
 
 def _field(source: Any, name: str) -> Any:
     return source.get(name) if isinstance(source, dict) else getattr(source, name, None)
 
 
-def _cost(config: LLMConfig, response: Any, usage: _Usage) -> float:
+def _override_cost(config: LLMConfig, usage: _Usage) -> float:
+    """The cost at `[llm] input_cost_per_token` / `output_cost_per_token` (and the cached
+    price), which config validation keeps non-negative."""
     c = config
-    if c.input_cost_per_token is not None or c.output_cost_per_token is not None:
-        price_in = c.input_cost_per_token or 0.0
-        price_cached = (
-            price_in if c.cache_read_cost_per_token is None else c.cache_read_cost_per_token
+    price_in = c.input_cost_per_token or 0.0
+    price_cached = price_in if c.cache_read_cost_per_token is None else c.cache_read_cost_per_token
+    uncached = max(usage.prompt - usage.cached, 0)
+    return (
+        uncached * price_in
+        + usage.cached * price_cached
+        + usage.completion * (c.output_cost_per_token or 0.0)
+    )
+
+
+def _checked_cost(cost: float) -> tuple[float, str]:
+    """The cost, or 0 with a note when it is negative or not finite: the budget only grows."""
+    if math.isfinite(cost) and cost >= 0:
+        return cost, ""
+    return 0.0, f"ignored the cost of ${cost!r} computed for the call; counted as $0"
+
+
+def _usage_warnings(usage: _Usage, cost_note: str) -> tuple[str, ...]:
+    found = []
+    if usage.rejected:
+        found.append(
+            "ignored token counts the provider reported "
+            f"(not whole numbers from 0 to {MAX_TOKENS_PER_CALL:,}): "
+            + ", ".join(usage.rejected)
+            + "; counted as 0"
         )
-        uncached = max(usage.prompt - usage.cached, 0)
-        return (
-            uncached * price_in
-            + usage.cached * price_cached
-            + usage.completion * (c.output_cost_per_token or 0.0)
-        )
-    # litellm prices the call from its bundled cost map while logging it, cache reads and
-    # writes included; None means the model is not in the map: unknown, not an error.
-    hidden = getattr(response, "_hidden_params", None) or {}
-    return float(hidden.get("response_cost") or 0.0)
+    if cost_note:
+        found.append(cost_note)
+    return tuple(found)
 
 
 def _describe(error: Exception) -> str:

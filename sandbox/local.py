@@ -34,11 +34,6 @@ class LocalSandbox:
         return self._workdir
 
     @property
-    def bash(self) -> BashSession:
-        """The underlying shell (for its pid and state; commands go through run())."""
-        return self._bash
-
-    @property
     def identity(self) -> str:
         """Recorded when the sandbox starts; `stop_leftovers(identity)` cleans up after a
         crash of the process that owned it."""

@@ -82,6 +82,17 @@ class UserMessage(Event, tag="user_message"):
     key: str = ""
 
 
+class Usage(msgspec.Struct, frozen=True, kw_only=True):
+    """What one model call cost: a model answer, or a condensation's summary."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    # Prompt tokens read from / written to the provider's prompt cache (part of prompt_tokens).
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+
+
 class ModelResponse(Event, tag="model_response"):
     step: int
     model: str

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from controller.agent.condenser import (
     condense,
     estimate_tokens,
@@ -37,18 +39,16 @@ def run(ctx: RunContext) -> Next:
         completion = _complete(ctx, on_retry, on_switch)
     except ProviderError as e:
         return Next(Trigger.FAIL, f"model provider error: {e}", EndReason.PROVIDER)
+    for warning in completion.warnings:  # e.g. absurd token counts, counted as 0
+        ctx.reporter.info(f"runhands: warning: the provider's answer: {warning}")
     ctx.record(
         ModelResponse,
         step=step,
         model=completion.model,
         content=completion.content,
         tool_calls=completion.tool_calls,
-        prompt_tokens=completion.prompt_tokens,
-        completion_tokens=completion.completion_tokens,
-        cost=completion.cost,
         latency_s=round(completion.latency_s, 4),
-        cached_tokens=completion.cached_tokens,
-        cache_write_tokens=completion.cache_write_tokens,
+        **msgspec.structs.asdict(completion.usage),
     )
     if not completion.tool_calls:
         return Next(Trigger.REFLECT, "the model answered without calling a tool")

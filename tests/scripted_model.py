@@ -1,7 +1,8 @@
 """A scripted OpenAI-compatible model server on 127.0.0.1, for tests and benchmarks.
 
 Each POST to `.../chat/completions` takes the next `Turn` of the script: tool calls, plain
-text, an HTTP error (with optional Retry-After), or a delay. Every request body is kept so
+text, an HTTP error (with optional Retry-After), a delay, or fields of the answer sent as
+given (`raw`, e.g. `"choices": []` or negative token counts). Every request body is kept so
 tests can assert on what the agent sent.
 """
 
@@ -27,6 +28,8 @@ class Turn:
     delay: float = 0.0
     prompt_tokens: int = 100
     completion_tokens: int = 20
+    # Top-level fields of the answer replaced verbatim, e.g. {"choices": []}, {"usage": ...}.
+    raw: dict[str, Any] = field(default_factory=dict)
 
 
 def bash(command: str, **extra: Any) -> Turn:
@@ -52,6 +55,11 @@ def raw_call(name: str, arguments: str) -> Turn:
 
 def error(status: int, retry_after: float | None = None) -> Turn:
     return Turn(status=status, retry_after=retry_after)
+
+
+def raw_answer(**fields: Any) -> Turn:
+    """A `finish` answer with some of its top-level fields replaced as given."""
+    return Turn(tool_calls=[("finish", {"message": "done"})], raw=fields)
 
 
 Policy = Callable[[dict[str, Any]], Turn]
@@ -152,7 +160,7 @@ def completion(turn: Turn, index: int, model: str, tag: str = "") -> dict[str, A
     message: dict[str, Any] = {"role": "assistant", "content": turn.content}
     if calls:
         message["tool_calls"] = calls
-    return {
+    answer = {
         "id": f"chatcmpl-{index}",
         "object": "chat.completion",
         "created": 1_700_000_000,
@@ -170,3 +178,4 @@ def completion(turn: Turn, index: int, model: str, tag: str = "") -> dict[str, A
             "total_tokens": turn.prompt_tokens + turn.completion_tokens,
         },
     }
+    return answer | turn.raw

@@ -19,7 +19,7 @@ import msgspec
 from controller.agent.context import RunContext
 from controller.agent.history import Message, build_messages, latest_condensation, to_message
 from controller.config import CONDENSER_TYPES, AppConfig
-from state_store.events import Condensation, Event, ModelResponse, UserMessage
+from state_store.events import Condensation, Event, ModelResponse, Usage, UserMessage
 
 # Tokens are estimated from characters: cheap, and close enough with a safety margin.
 CHARS_PER_TOKEN = 4
@@ -124,7 +124,7 @@ def condense(
     cut = plan_cut(ctx.events, config.condenser.keep_first, budget)
     if cut is None:
         return None
-    summary, usage = None, (0, 0, 0.0)
+    summary, usage = None, Usage()
     if CONDENSER_TYPES[config.condenser.type] == "llm":
         summary, usage = _summarise(ctx, cut)
     event = ctx.record(
@@ -133,9 +133,9 @@ def condense(
         forgotten_until=cut.forgotten_until,
         summary=summary,
         reason=reason,
-        prompt_tokens=usage[0],
-        completion_tokens=usage[1],
-        cost=usage[2],
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cost=usage.cost,
     )
     ctx.messages = build_messages(ctx.messages[0]["content"], ctx.events)
     return event
@@ -148,7 +148,7 @@ def _budget_from_size(messages: Sequence[Message], config: AppConfig) -> int:
     return max(1, size // 2) * max(1, average)
 
 
-def _summarise(ctx: RunContext, cut: Cut) -> tuple[str, tuple[int, int, float]]:
+def _summarise(ctx: RunContext, cut: Cut) -> tuple[str, Usage]:
     previous = latest_condensation(ctx.events)
     forgotten = [e for e in ctx.events if cut.kept_until < e.seq <= cut.forgotten_until]
     parts = []
@@ -160,8 +160,7 @@ def _summarise(ctx: RunContext, cut: Cut) -> tuple[str, tuple[int, int, float]]:
         {"role": "user", "content": "\n\n".join(parts)[-SUMMARY_INPUT_CHARS:]},
     ]
     completion = ctx.client.complete(messages, [], lambda *_: None)
-    usage = (completion.prompt_tokens, completion.completion_tokens, completion.cost)
-    return (completion.content or "(no summary)").strip(), usage
+    return (completion.content or "(no summary)").strip(), completion.usage
 
 
 def _render(events: Sequence[Event]) -> str:

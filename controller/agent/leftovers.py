@@ -15,7 +15,7 @@ def stop_leftovers(events: Iterable[Event], config: AppConfig, root: Path, run_i
     """Stop what earlier processes of this run started and left behind: their local shells
     (found by the tag in their environment), and their containers unless the run keeps its
     container alive (then it is reattached). True when something was stopped."""
-    from sandbox.bash_session import stop_leftovers as stop_local
+    from sandbox.process_cleanup import stop_leftovers as stop_local
 
     started = [e for e in events if isinstance(e, SandboxStarted)]
     stopped = False
@@ -35,7 +35,7 @@ def docker_client() -> Any:  # the docker SDK is only imported when containers a
 
 def remove_run_containers(root: Path, run_id: str) -> list[str]:
     """Remove one run's containers; [] when there are none or no engine answers."""
-    from sandbox.docker import remove_leftovers
+    from sandbox.docker_engine import remove_leftovers
 
     try:
         return remove_leftovers(docker_client(), run_id, scope=str(root.resolve()))

@@ -33,6 +33,7 @@ exit codes:
   4    the sandbox failed
   5    the model provider failed (after retries) or refused the request
   6    internal error in runhands
+  7    the run's state could not be written (e.g. no space left); resume it later
   130  interrupted (Ctrl-C or SIGTERM)
 """
 

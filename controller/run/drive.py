@@ -141,11 +141,11 @@ def _save_trajectory(config: AppConfig, store: RunStore, reporter: Reporter) -> 
     path = config.core.save_trajectory_path
     if not path:
         return
-    from controller.trajectory import save_trajectory
+    from controller.trajectory import TrajectoryError, save_trajectory
 
     try:
         written = save_trajectory(path, store.read_events(), secrets=secrets_of(config))
-    except ValueError as e:
+    except TrajectoryError as e:
         reporter.info(f"runhands: warning: trajectory not saved: {e}")
         return
     reporter.info(f"runhands: trajectory saved to {written}")

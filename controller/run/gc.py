@@ -15,7 +15,7 @@ from state_store.store import StoreError, is_active, load_config, validate_run_i
 
 def collect_garbage(root: Path) -> list[str]:
     """Remove the leftover containers of every run that is not active; their names."""
-    from sandbox.docker import managed_run_ids, remove_leftovers
+    from sandbox.docker_engine import managed_run_ids, remove_leftovers
 
     client = docker_client()
     scope = str(root.resolve())  # only this state directory's runs: never another user's

@@ -29,10 +29,7 @@ def load_recording(source: str, root: Path) -> Recording:
     if path.is_dir():
         raise UserError(f"{source} is a directory without {EVENTS_FILE}: not a saved run")
     if path.is_file():
-        try:
-            return from_trajectory(path)
-        except ValueError as e:  # unreadable, or not a trajectory
-            raise UserError(str(e)) from None
+        return from_trajectory(path)
     raise UserError(f"no run named {source!r} in {root}, and no file {source}")
 
 

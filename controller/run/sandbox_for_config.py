@@ -83,7 +83,7 @@ def _docker_sandbox(config: AppConfig, run_id: str, host_workdir: str, scope: st
 def _mounts(config: AppConfig, host_workdir: str) -> list:
     """SANDBOX_VOLUMES, plus the working directory at the workspace mount point when no
     volume is mounted there."""
-    from sandbox.docker import Mount
+    from sandbox.docker_engine import Mount
 
     try:
         volumes = parse_volumes(config.sandbox.volumes or "")

@@ -5,6 +5,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from controller.cli import main as cli_main
 from controller.config import (
     ENV_NAMES,
     FLAG_KEYS,
@@ -95,6 +96,7 @@ security_analyzer = "llm"
 
 [condenser]
 type = "noop"
+llm_config = "condenser"
 
 [kubernetes]
 namespace = "default"
@@ -274,7 +276,7 @@ def test_environment_and_flags_override_the_selected_section(lay: Layout) -> Non
     )
     assert loaded.config.llm.temperature == 0.9
     assert loaded.config.llm.model == "flag-model"
-    assert loaded.sources["llm.model"] == "flag --model"
+    assert loaded.sources["llm.model"] == "flag llm.model"  # no CLI flag sets it
     # The named configs themselves keep their file values.
     assert loaded.config.llm_configs["fast"].model == "fast-model"
 
@@ -318,7 +320,7 @@ def test_missing_named_llm_without_any_section(lay: Layout) -> None:
         ("LLM_TEMPERATURE", "0.7", "llm.temperature", 0.7),
         ("LLM_INPUT_COST_PER_TOKEN", "3e-06", "llm.input_cost_per_token", 3e-06),
         ("LLM_OUTPUT_COST_PER_TOKEN", "0", "llm.output_cost_per_token", 0.0),
-        ("LLM_NATIVE_TOOL_CALLING", "false", "llm.native_tool_calling", False),
+        ("LLM_CACHING_PROMPT", "false", "llm.caching_prompt", False),
         ("AGENT_ENABLE_THINK", "false", "agent.enable_think", False),
         ("SANDBOX_USER_ID", "1000", "sandbox.user_id", 1000),
         ("SANDBOX_TIMEOUT", "60", "sandbox.timeout", 60),
@@ -447,8 +449,35 @@ def test_bad_flags_are_errors(lay: Layout) -> None:
     assert lay.error(flags={"core.nope": 1}) == "flag core.nope: unknown setting"
 
 
-def test_flag_keys_point_at_real_settings() -> None:
+def test_flag_keys_are_the_clis_config_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    flags = ["-i", "5", "-b", "1", "--max-runtime", "60", "--runtime", "docker"]
+    flags += ["--state-dir", str(tmp_path), "-d", str(tmp_path)]
+    assert cli_main(["config", *flags]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    sources = {row.split()[0]: row.rsplit("(", 1)[1].rstrip(")") for row in rows}
+    # Every config flag, and nothing else, is named by FLAG_KEYS.
+    assert {key: src for key, src in sources.items() if src.startswith("flag")} == {
+        dotted: f"flag --{flag.replace('_', '-')}" for flag, dotted in FLAG_KEYS.items()
+    }
     assert set(FLAG_KEYS.values()) <= set(ENV_NAMES.values())
+
+
+def test_dead_settings_are_gone(lay: Layout) -> None:
+    # Never used by runhands: in a config file they are OpenHands settings, ignored aloud.
+    lay.write(
+        lay.project_file, "[llm]\nnative_tool_calling = false\n[condenser]\nllm_config = 'x'\n"
+    )
+    loaded = lay.load()
+    assert loaded.warnings == [
+        "config.toml: ignoring OpenHands settings runhands does not use: "
+        "llm.native_tool_calling, condenser.llm_config"
+    ]
+    assert "llm.native_tool_calling" not in ENV_NAMES.values()
+    assert "condenser.llm_config" not in ENV_NAMES.values()
 
 
 # ---- OpenHands compatibility and typos -------------------------------------------------------
@@ -464,7 +493,7 @@ def test_openhands_config_loads_with_one_ignored_keys_warning(lay: Layout) -> No
     assert cfg.core.workspace_base == "./workspace"
     assert cfg.llm.model == "claude-sonnet-4-5-20250929"
     assert (cfg.llm.num_retries, cfg.llm.retry_min_wait, cfg.llm.drop_params) == (8, 15, False)
-    assert cfg.llm.native_tool_calling is True
+    assert cfg.condenser.type == "noop"
     assert cfg.llm_configs["gpt4o-mini"].model == "gpt-4o"
     assert cfg.llm_configs["draft_editor"].model == "claude-sonnet-4-5-20250929"
     assert cfg.sandbox.user_id == 1000
@@ -474,12 +503,12 @@ def test_openhands_config_loads_with_one_ignored_keys_warning(lay: Layout) -> No
         "core.cache_dir, core.debug, core.file_store, core.enable_browser, "
         "core.run_as_openhands, core.default_agent, core.jwt_secret, "
         "llm.aws_region_name, llm.modify_params, llm.disable_vision, "
-        "llm.draft_editor.correct_num, "
+        "llm.native_tool_calling, llm.draft_editor.correct_num, "
         "agent.enable_browsing, agent.enable_llm_editor, agent.enable_jupyter, "
         "agent.enable_history_truncation, agent.enable_condensation_request, "
         "agent.RepoExplorerAgent, agent.CustomAgent, "
         "sandbox.use_host_network, sandbox.enable_auto_lint, sandbox.initialize_plugins, "
-        "[security], [kubernetes], [mcp], [model_routing]"
+        "[security], condenser.llm_config, [kubernetes], [mcp], [model_routing]"
     ]
 
 

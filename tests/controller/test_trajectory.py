@@ -12,6 +12,7 @@ import pytest
 
 from controller.trajectory import (
     CmdOutputExtras,
+    TrajectoryError,
     command_text,
     encode_trajectory,
     export_trajectory,
@@ -339,12 +340,12 @@ def test_the_web_download_shape_and_legacy_exit_codes_are_read(tmp_path: Path) -
 def test_a_file_that_is_not_a_trajectory_is_a_value_error(tmp_path: Path, content: str) -> None:
     path = tmp_path / "bad.json"
     path.write_text(content)
-    with pytest.raises(ValueError, match="not an OpenHands trajectory"):
+    with pytest.raises(TrajectoryError, match="not an OpenHands trajectory"):
         from_trajectory(path)
 
 
 def test_a_missing_file_is_a_value_error(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="cannot read"):
+    with pytest.raises(TrajectoryError, match="cannot read"):
         from_trajectory(tmp_path / "missing.json")
 
 
@@ -393,5 +394,5 @@ def test_recording_from_events_pairs_each_action_with_its_observation() -> None:
 
 def test_save_trajectory_where_it_cannot_write_is_a_value_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
-    with pytest.raises(ValueError, match="cannot write"):
+    with pytest.raises(TrajectoryError, match="cannot write"):
         save_trajectory(str(tmp_path / "file" / "t.json"), sample_run())

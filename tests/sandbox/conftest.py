@@ -60,7 +60,8 @@ def make_sandbox(backend: str, tmp_path: Path, image: str | None = None) -> Sand
     if backend == "local":
         return LocalSandbox(str(work), soft_timeout=SOFT_TIMEOUT)
     if backend == "docker" and image is not None:
-        from sandbox.docker import DockerSandbox, Mount
+        from sandbox.docker import DockerSandbox
+        from sandbox.docker_engine import Mount
 
         work.mkdir(exist_ok=True)
         return DockerSandbox(

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from sandbox import Editor, SandboxError
-from sandbox.docker import DockerSandbox, Mount, managed_run_ids, remove_leftovers
+from sandbox.docker import DockerSandbox
+from sandbox.docker_engine import Mount, managed_run_ids, remove_leftovers
 from tests.sandbox.conftest import SOFT_TIMEOUT, new_run_id, require_docker
 
 UID = 1234

@@ -1,0 +1,182 @@
+"""The effective configuration from every layer, later ones winning: built-in defaults <
+user config file < `config.toml` < `.env` < environment < command-line flags. Every value
+remembers its source, so `runhands config` can say why a setting has its value."""
+
+import os
+from collections.abc import Mapping
+
+import msgspec
+from dotenv import dotenv_values
+
+from controller.config.files import NamedLLMs, config_files, load_files
+from controller.config.schema import (
+    SECTIONS,
+    AgentConfig,
+    AppConfig,
+    CondenserConfig,
+    ConfigError,
+    CoreConfig,
+    LLMConfig,
+    LoadedConfig,
+    SandboxConfig,
+)
+from controller.config.settings import ENV_NAMES, FIELDS, Setting, convert, defaults
+
+# The CLI's config flags (argparse dests) and the settings they set, for "flag --NAME" in
+# error messages and sources.
+FLAG_KEYS: dict[str, str] = {
+    "max_iterations": "core.max_iterations",
+    "max_budget_per_task": "core.max_budget_per_task",
+    "max_runtime": "core.max_runtime_seconds",
+    "runtime": "core.runtime",
+    "directory": "core.workspace_base",
+    "state_dir": "core.file_store_path",
+}
+_FLAG_NAMES = {dotted: flag for flag, dotted in FLAG_KEYS.items()}
+
+
+def load_config(
+    *,
+    config_file: str | None = None,
+    llm_config_name: str | None = None,
+    flags: Mapping[str, object] | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    user_config_dir: str | None = None,
+) -> LoadedConfig:
+    """Load the effective configuration from every layer; raise ConfigError on a bad one.
+
+    `flags` maps dotted keys ("core.max_iterations") to values; None values are skipped.
+    """
+    env = os.environ if environ is None else environ
+    cwd = os.path.abspath(cwd or os.getcwd())
+    files = load_files(config_files(config_file, cwd, user_config_dir), cwd)
+    values = {**defaults(), **files.values}
+    named_llms, named_sources = _named_configs(values, files.named_llms)
+    if llm_config_name:
+        _select_llm(llm_config_name, values, files.named_llms)
+    values.update(_env_layer(dotenv_environment(cwd, env), ".env"))
+    values.update(_env_layer(env, "environment"))
+    values.update(_flag_layer(flags or {}))
+    sources = {k: s.source for k, s in values.items()} | named_sources
+    config = _app_config(values, named_llms)
+    return LoadedConfig(config=config, sources=sources, warnings=files.warnings)
+
+
+def overlay_config(saved: AppConfig, loaded: LoadedConfig) -> AppConfig:
+    """A resumed run's config: what it was saved with, under every value given explicitly
+    now (file, environment, flag). Secrets are never saved, so they always come from now."""
+    merged = msgspec.to_builtins(saved)
+    current = msgspec.to_builtins(loaded.config)
+    for dotted, source in loaded.sources.items():
+        section, _, key = dotted.partition(".")
+        if source != "default" and section in SECTIONS and key in current[section]:
+            merged[section][key] = current[section][key]
+    merged["llm"]["api_key"] = current["llm"]["api_key"]
+    merged["llm_configs"] = current["llm_configs"]
+    return msgspec.convert(merged, AppConfig)
+
+
+# ---- environment and flags --------------------------------------------------------------------
+
+
+def read_dotenv(cwd: str) -> dict[str, str]:
+    """The variables of `<cwd>/.env` (keys without a value are skipped)."""
+    path = os.path.join(cwd, ".env")
+    if not os.path.isfile(path):
+        return {}
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def dotenv_environment(cwd: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`.env` variables that the real environment does not set, e.g. for the model client."""
+    env = os.environ if environ is None else environ
+    return {k: v for k, v in read_dotenv(cwd).items() if k not in env}
+
+
+def _env_layer(env: Mapping[str, str | None], label: str) -> dict[str, Setting]:
+    """Settings from environment-style variables; names we do not know are ignored."""
+    out: dict[str, Setting] = {}
+    for name, dotted in ENV_NAMES.items():
+        raw = env.get(name)
+        if not raw:  # like OpenHands, an empty variable counts as unset
+            continue
+        where = f"{label} {name}"
+        out[dotted] = Setting(convert(dotted, raw, where, text=True), where)
+    return out
+
+
+def _flag_label(dotted: str) -> str:
+    flag = _FLAG_NAMES.get(dotted)
+    return f"flag --{flag.replace('_', '-')}" if flag else f"flag {dotted}"
+
+
+def _flag_layer(flags: Mapping[str, object]) -> dict[str, Setting]:
+    out: dict[str, Setting] = {}
+    for dotted, value in flags.items():
+        if value is None:  # an option that was not given
+            continue
+        section, _, key = dotted.partition(".")
+        if key not in FIELDS.get(section, {}):
+            raise ConfigError(f"flag {dotted}: unknown setting")
+        label = _flag_label(dotted)
+        out[dotted] = Setting(convert(dotted, value, label, text=isinstance(value, str)), label)
+    return out
+
+
+# ---- named [llm.NAME] sections ---------------------------------------------------------------
+
+
+def _llm_name(name: str) -> str:
+    """Accept what OpenHands accepts: 'NAME', 'llm.NAME' or '[llm.NAME]'."""
+    return name.strip("[]").removeprefix("llm.")
+
+
+def _select_llm(name: str, values: dict[str, Setting], named: NamedLLMs) -> None:
+    """Make `[llm.NAME]` (already over `[llm]`) the effective `llm`, as `-l NAME` asks."""
+    name = _llm_name(name)
+    if name == "llm":  # OpenHands' name for the base section
+        return
+    if name not in named:
+        available = ", ".join(sorted(named)) or "none defined"
+        raise ConfigError(
+            f"--llm-config {name}: no [llm.{name}] section in the config files "
+            f"(available: {available})"
+        )
+    for key, setting in named[name].items():
+        values[f"llm.{key}"] = setting
+
+
+def _named_configs(
+    values: dict[str, Setting], named: NamedLLMs
+) -> tuple[dict[str, LLMConfig], dict[str, str]]:
+    """Each `[llm.NAME]` over defaults and `[llm]` (env and flags apply to `llm` only)."""
+    configs: dict[str, LLMConfig] = {}
+    sources: dict[str, str] = {}
+    base = {k: s for k, s in values.items() if k.startswith("llm.")}
+    for name, overrides in named.items():
+        merged = {**base, **{f"llm.{k}": s for k, s in overrides.items()}}
+        configs[name] = LLMConfig(**_section(merged, "llm"))
+        for dotted, setting in merged.items():
+            if setting.source != "default":
+                sources[f"llm_configs.{name}.{dotted.removeprefix('llm.')}"] = setting.source
+    return configs, sources
+
+
+# ---- assembling --------------------------------------------------------------------------------
+
+
+def _section(values: dict[str, Setting], section: str) -> dict[str, object]:
+    prefix = section + "."
+    return {k.removeprefix(prefix): s.value for k, s in values.items() if k.startswith(prefix)}
+
+
+def _app_config(values: dict[str, Setting], named_llms: dict[str, LLMConfig]) -> AppConfig:
+    return AppConfig(
+        core=CoreConfig(**_section(values, "core")),
+        llm=LLMConfig(**_section(values, "llm")),
+        agent=AgentConfig(**_section(values, "agent")),
+        sandbox=SandboxConfig(**_section(values, "sandbox")),
+        condenser=CondenserConfig(**_section(values, "condenser")),
+        llm_configs=named_llms,
+    )

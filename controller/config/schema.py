@@ -1,0 +1,151 @@
+"""The configuration's shape: one msgspec struct per `config.toml` section, and the loaded
+result. Bounds ride on the types (`msgspec.Meta`); `settings.convert` enforces them."""
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from controller.errors import UserError
+
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class CoreConfig(msgspec.Struct, kw_only=True):
+    """`[core]`: limits, storage and the runtime."""
+
+    # Our default is the local machine; OpenHands defaults to docker.
+    runtime: Literal["local", "docker"] = "local"
+    max_iterations: Annotated[int, msgspec.Meta(ge=1)] = 500
+    max_budget_per_task: NonNegativeFloat | None = None
+    file_store_path: str = "~/.openhands-state"
+    save_trajectory_path: str | None = None
+    replay_trajectory_path: str | None = None
+    # OpenHands' older way to name the working directory (SANDBOX_VOLUMES is the newer one).
+    workspace_base: str | None = None
+    workspace_mount_path_in_sandbox: str = "/workspace"
+    log_all_events: bool = False
+    max_runtime_seconds: NonNegativeFloat | None = None
+
+
+class LLMConfig(msgspec.Struct, kw_only=True):
+    """`[llm]` and each `[llm.NAME]`: the model and how to call it."""
+
+    model: str = ""
+    api_key: str | None = None  # secret: masked by describe_config, dropped by public_config
+    base_url: str | None = None
+    api_version: str | None = None
+    num_retries: NonNegativeInt = 5
+    retry_min_wait: NonNegativeFloat = 8
+    retry_max_wait: NonNegativeFloat = 64
+    retry_multiplier: NonNegativeFloat = 2
+    timeout: NonNegativeFloat | None = None
+    temperature: NonNegativeFloat = 0.0
+    top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
+    max_input_tokens: NonNegativeInt | None = None
+    max_output_tokens: NonNegativeInt | None = None
+    input_cost_per_token: NonNegativeFloat | None = None
+    output_cost_per_token: NonNegativeFloat | None = None
+    # Ours: a cached prompt token's price with the overrides above (unset: the input price).
+    cache_read_cost_per_token: NonNegativeFloat | None = None
+    max_message_chars: Annotated[int, msgspec.Meta(ge=1)] = 30000
+    drop_params: bool = True
+    caching_prompt: bool = True
+    reasoning_effort: str | None = None
+    custom_llm_provider: str | None = None
+    # Ours: models or [llm.NAME] sections used in turn when this model keeps failing.
+    fallback_models: list[str] = []
+
+
+class AgentConfig(msgspec.Struct, kw_only=True):
+    """`[agent]`: which tools the agent gets."""
+
+    enable_cmd: bool = True
+    enable_editor: bool = True
+    enable_think: bool = True
+    enable_finish: bool = True
+    enable_stuck_detection: bool = True
+
+
+class SandboxConfig(msgspec.Struct, kw_only=True):
+    """`[sandbox]`: where and as whom commands run."""
+
+    timeout: Annotated[int, msgspec.Meta(gt=0)] = 120
+    user_id: NonNegativeInt | None = None
+    base_container_image: str | None = None
+    runtime_container_image: str | None = None
+    volumes: str | None = None
+    keep_runtime_alive: bool = False
+    runtime_startup_env_vars: dict[str, str] = {}
+    network_mode: str | None = None
+    # Ours, for the docker runtime: container limits, e.g. memory_limit = "2g", cpus = 1.5.
+    memory_limit: str | None = None
+    cpus: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    # Ours: seconds without new output before execute_bash returns what it has so far.
+    soft_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+
+
+# OpenHands' condenser types, each mapped to what runhands does with it.
+CONDENSER_TYPES = {
+    "llm": "llm",
+    "llm_attention": "llm",
+    "structured": "llm",
+    "window": "window",
+    "recent": "window",
+    "amortized": "window",
+    "observation_masking": "window",
+    "noop": "noop",
+}
+
+
+class CondenserConfig(msgspec.Struct, kw_only=True):
+    """`[condenser]`: how a history too long for the model's window is shortened."""
+
+    # "llm": the forgotten middle is replaced by the model's summary; "window": dropped.
+    type: Literal[tuple(CONDENSER_TYPES)] = "llm"  # type: ignore[valid-type]
+    # Messages after the system prompt always kept (the task).
+    keep_first: Annotated[int, msgspec.Meta(ge=1)] = 1
+    # Also condense when the model's view holds more messages than this.
+    max_size: Annotated[int, msgspec.Meta(ge=4)] | None = None
+
+
+class AppConfig(msgspec.Struct, kw_only=True):
+    """The whole effective configuration."""
+
+    core: CoreConfig = msgspec.field(default_factory=CoreConfig)
+    llm: LLMConfig = msgspec.field(default_factory=LLMConfig)
+    agent: AgentConfig = msgspec.field(default_factory=AgentConfig)
+    sandbox: SandboxConfig = msgspec.field(default_factory=SandboxConfig)
+    condenser: CondenserConfig = msgspec.field(default_factory=CondenserConfig)
+    # Named `[llm.NAME]` sections, each already merged over `[llm]` from the config files.
+    llm_configs: dict[str, LLMConfig] = {}
+
+
+class LoadedConfig(msgspec.Struct, kw_only=True):
+    """The configuration plus, for each dotted key, a human description of its source."""
+
+    config: AppConfig
+    sources: dict[str, str]
+    warnings: list[str]
+
+
+class ConfigOption(msgspec.Struct, frozen=True, kw_only=True):
+    """One setting as `--help` can list it."""
+
+    key: str
+    env: str
+    type: str
+    default: str
+
+
+class ConfigError(UserError):
+    """A configuration problem, described in one line naming key, value and source."""
+
+
+SECTIONS: dict[str, type[msgspec.Struct]] = {
+    "core": CoreConfig,
+    "llm": LLMConfig,
+    "agent": AgentConfig,
+    "sandbox": SandboxConfig,
+    "condenser": CondenserConfig,
+}
