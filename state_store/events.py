@@ -58,6 +58,8 @@ class RunResumed(Event, tag="run_resumed"):
     state: str
     reason: str
     torn_bytes: int = 0
+    # Written by runhands before init stopped leftovers itself (now on `sandbox_started`);
+    # kept so older logs still load.
     stopped_leftovers: bool = False
 
 
@@ -242,7 +244,7 @@ class Counters(msgspec.Struct, kw_only=True):
 
 class Snapshot(msgspec.Struct, kw_only=True):
     """Everything the state handlers decide from, derived from the event log by
-    `controller.run_state.apply`: a cache of the log, which can be deleted at any time."""
+    `controller.agent.run_state.apply`: a cache of the log, which can be deleted at any time."""
 
     schema: int = SCHEMA_VERSION
     run_id: str

@@ -1,7 +1,7 @@
 """observing: the step is recorded; apply the limits and decide what comes next.
 
 Budgets (steps, dollars, seconds of activity) end the run at their limit, and the model is
-told once per budget when 80% of it is used. A loop (controller/stuck.py) gets one warning;
+told once per budget when 80% of it is used. A loop (controller/agent/stuck.py) gets one warning;
 if the loop goes on at the next step, the run ends as the agent's failure.
 """
 

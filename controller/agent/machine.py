@@ -1,5 +1,5 @@
 """The agent's finite-state machine: the loop that drives a run through the transition
-table of `controller/lifecycle.py` (the README's diagram).
+table of `controller/agent/lifecycle.py` (the README's diagram).
 
 Each state's work lives in `states/<state>.py`; a handler returns the trigger to fire and
 why. Every transition is saved as an event with that reason, then the snapshot is replaced.
