@@ -38,6 +38,7 @@ def run_once(steps: int, workdir: Path) -> dict[str, float]:
         "HOME": str(workdir),
         "LLM_MODEL": "openai/bench",
         "LLM_API_KEY": "bench-key",
+        "AGENT_ENABLE_STUCK_DETECTION": "false",  # every command is `true`: not a loop here
         "FILE_STORE_PATH": str(state),
         "MAX_ITERATIONS": str(steps + 1),
     }
