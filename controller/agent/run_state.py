@@ -135,7 +135,3 @@ _APPLY = {
     RunEnded: _run_ended,
     RunResumed: _run_resumed,
 }
-
-
-def is_terminal(snapshot: Snapshot) -> bool:
-    return snapshot.state in TERMINAL
