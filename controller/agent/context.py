@@ -25,6 +25,16 @@ from state_store.store import RunStore
 Recorder = Callable[..., Event]
 
 
+def save_event(
+    store: RunStore, snapshot: Snapshot, reporter: Reporter, event_type: type[Event], **fields: Any
+) -> Event:
+    """Write an event, fold it into the snapshot (which so stays the log's), report it."""
+    event = store.append(event_type, **fields)
+    apply(snapshot, event)
+    reporter.event(event)
+    return event
+
+
 class Next(msgspec.Struct, frozen=True):
     """A state handler's decision: the trigger to fire and why (saved with the transition)."""
 
@@ -73,14 +83,12 @@ class RunContext:
         return round(self.runtime_before + time.monotonic() - self.clock, 3)
 
     def record(self, event_type: type[Event], **fields: Any) -> Event:
-        """Save an event, fold it into the snapshot, add it to the model's view, report it."""
-        event = self.store.append(event_type, **fields)
-        apply(self.snapshot, event)
+        """Save an event, fold it into the snapshot, report it, add it to the model's view."""
+        event = save_event(self.store, self.snapshot, self.reporter, event_type, **fields)
         self.events.append(event)
         message = to_message(event)
         if message is not None:
             self.messages.append(message)
-        self.reporter.event(event)
         return event
 
     def observe(self, call: ToolCall, outcome: Outcome, *, malformed: bool = False) -> None:

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import math
 import os
+from functools import partial
 from pathlib import Path
 
-from controller.agent.context import Next, Recorder, RunContext
+from controller.agent.context import Next, RunContext, save_event
 from controller.agent.lifecycle import TERMINAL, Trigger
 from controller.agent.machine import AgentMachine
-from controller.agent.reporting import Reporter
-from controller.agent.run_state import apply, derive
+from controller.agent.run_state import derive
 from controller.config import AppConfig, LoadedConfig, overlay_config
 from controller.run.drive import drive, end_run
 from controller.run.setup import UserError, check_model, make_reporter, secrets_of
-from state_store.events import AnyEvent, Event, RunResumed, RunStarted, Snapshot
+from state_store.events import AnyEvent, RunResumed, RunStarted, Snapshot
 from state_store.store import RunStore, StoreError, load_config
 
 
@@ -46,7 +46,13 @@ def resume_run(
     if _ending_unsaved(snapshot) and not instruction:
         reporter.info(f"runhands: run {run_id} was {snapshot.state}; saving its end")
         return end_run(
-            _recorder(store, snapshot, reporter), snapshot, store, config, reporter, None, 0.0
+            partial(save_event, store, snapshot, reporter),
+            snapshot,
+            store,
+            config,
+            reporter,
+            None,
+            0.0,
         )
     torn = store.torn_bytes
 
@@ -71,18 +77,6 @@ def resume_run(
 def _ending_unsaved(snapshot: Snapshot) -> bool:
     """The run's end was decided (a final transition) but `run_ended` never written."""
     return snapshot.state in TERMINAL and not snapshot.ended
-
-
-def _recorder(store: RunStore, snapshot: Snapshot, reporter: Reporter) -> Recorder:
-    """Recording without a run context: the ending needs no sandbox nor model."""
-
-    def record(event_type: type[Event], **fields: object) -> Event:
-        event = store.append(event_type, **fields)
-        apply(snapshot, event)
-        reporter.event(event)
-        return event
-
-    return record
 
 
 def _run_started(events: list[AnyEvent]) -> RunStarted:
