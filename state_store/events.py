@@ -196,6 +196,55 @@ class Condensation(Event, tag="condensation"):
     cost: float = 0.0
 
 
+class SkippedFile(msgspec.Struct, frozen=True, kw_only=True):
+    """A workspace file a checkpoint left out, and why (never silently lost)."""
+
+    path: str  # relative to the workspace, '/'-separated
+    reason: str  # e.g. "larger than 20 MB (35.2 MB)", "unreadable", "nested git repository"
+
+
+class ChangeSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """What changed between two checkpoints: files touched, lines added and removed."""
+
+    files: int = 0
+    added: int = 0
+    removed: int = 0
+
+
+class Checkpoint(Event, tag="checkpoint"):
+    """The workspace's files were saved (content-addressed, under the run's store) after a
+    tool call that may have changed them, or at the start (step 0)."""
+
+    step: int
+    tree: str  # the git tree id of the workspace's files
+    skipped: list[SkippedFile] = []
+    # At the start of a run whose workspace is a git repository: the commit it was at
+    # (`runhands patch` is relative to it).
+    base_commit: str = ""
+
+
+class RunForked(Event, tag="run_forked"):
+    """This run was forked from `parent` at the end of its step `at_step` (the events before
+    this one are the parent's up to `parent_seq`); its workspace was checkpoint `tree`."""
+
+    parent: str
+    at_step: int
+    parent_seq: int
+    tree: str
+
+
+class Rewound(Event, tag="rewound"):
+    """The run went back to the end of step `to_step` (event `to_seq`): the model's view is
+    the history up to that event, then what follows this one. The workspace was saved as
+    `saved_tree` first (rewinding to this step undoes the rewind), then restored to `tree`."""
+
+    to_step: int
+    to_seq: int
+    tree: str
+    saved_tree: str
+    from_step: int
+
+
 class RunEnded(Event, tag="run_ended"):
     """How the run stopped; also the final line of `--json` output."""
 
@@ -209,6 +258,8 @@ class RunEnded(Event, tag="run_ended"):
     cost: float
     exit_code: int
     duration_s: float
+    # What the run changed in the workspace, from its first checkpoint to its last.
+    changes: ChangeSummary | None = None
 
 
 AnyEvent = (
@@ -224,6 +275,9 @@ AnyEvent = (
     | Action
     | Observation
     | Condensation
+    | Checkpoint
+    | RunForked
+    | Rewound
     | RunEnded
 )
 
@@ -278,3 +332,12 @@ class Snapshot(msgspec.Struct, kw_only=True):
     budget_warnings: list[str] = []
     # The state a `resume` left (init then re-enters the machine there).
     resumed_from: str = ""
+    # Workspace checkpoints: the first (the run's start), its repository's commit, the
+    # one in force now (last saved or restored) and the files it skipped.
+    first_tree: str = ""
+    base_commit: str = ""
+    # A fork's parent run and the step it was forked at.
+    parent: str = ""
+    forked_at: int = 0
+    tree: str = ""
+    skipped: list[str] = []

@@ -125,7 +125,8 @@ class RunStore:
     def _create_log(self, opening: Opening) -> None:
         lines = []
         for seq, (event_type, fields) in enumerate(opening, start=1):
-            event = event_type(seq=seq, ts=time.time(), **fields)
+            # (a fork's copied history keeps its times)
+            event = event_type(seq=seq, **{"ts": time.time(), **fields})
             self.events.append(event)
             lines.append(self._line(event))
         path, data = self.run_dir / EVENTS_FILE, b"".join(lines)
@@ -268,6 +269,16 @@ def _claim(root: Path, run_dir: Path) -> None:
             ) from None
     except OSError as e:
         raise StoreError(f"cannot create the state directory {root}: {e.strerror}") from None
+
+
+def find_run(root: Path, run_id: str) -> Path:
+    """The directory of a saved run (to read it; `RunStore.open` to continue it)."""
+    validate_run_id(run_id)
+    run_dir = root / run_id
+    if not (run_dir / EVENTS_FILE).is_file():
+        raise StoreError(f"no run named {run_id!r} in {root} (runhands list shows them)")
+    check_private(run_dir)
+    return run_dir
 
 
 def _is_file(path: Path) -> bool:

@@ -7,6 +7,7 @@ is reported interrupted; one that was never started is run now.
 
 from __future__ import annotations
 
+from controller.agent.checkpoints import changes_files, save_checkpoint
 from controller.agent.context import Next, RunContext
 from controller.agent.lifecycle import Trigger
 from controller.agent.outcome import EndReason
@@ -45,4 +46,6 @@ def run(ctx: RunContext) -> Next:
         except SandboxError as e:
             return Next(Trigger.FAIL, f"the sandbox failed: {e}", EndReason.SANDBOX)
         ctx.observe(call, outcome)
+        if changes_files(args):
+            save_checkpoint(ctx)
     return Next(Trigger.OBSERVE, f"{len(calls)} tool call(s) done")

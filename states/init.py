@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import msgspec
 
+from controller.agent.checkpoints import changes_files, save_checkpoint, settle_checkpoints
 from controller.agent.context import Next, RunContext
 from controller.agent.leftovers import stop_leftovers
 from controller.agent.lifecycle import State, Trigger
 from controller.agent.outcome import EndReason
+from controller.agent.timeline import own_events
 from controller.agent.tools import INTERRUPTED_ACTION, PURE_TOOLS, Outcome, run_tool
 from sandbox import SandboxError
 from state_store.events import (
@@ -34,6 +36,7 @@ def run(ctx: RunContext) -> Next:
     try:
         _start_sandbox(ctx)
         _answer_interrupted(ctx)
+        settle_checkpoints(ctx)
         _give_instruction(ctx)
         replayed = _replay(ctx)
     except SandboxError as e:
@@ -42,7 +45,9 @@ def run(ctx: RunContext) -> Next:
 
 
 def _start_sandbox(ctx: RunContext) -> None:
-    stopped = stop_leftovers(ctx.events, ctx.config, ctx.store.run_dir.parent, ctx.store.run_id)
+    stopped = stop_leftovers(
+        own_events(ctx.store.events), ctx.config, ctx.store.run_dir.parent, ctx.store.run_id
+    )
     ctx.sandbox.start()
     ctx.record(
         SandboxStarted,
@@ -103,6 +108,8 @@ def _replay(ctx: RunContext) -> int:
         ctx.record(ModelResponse, step=number, model="replay", content=None, tool_calls=[call])
         ctx.record(Action, step=number, tool_call_id=call.id, args=step.args)
         ctx.observe(call, run_tool(ctx.sandbox, ctx.editor, step.args))
+        if changes_files(step.args):
+            save_checkpoint(ctx)
     ctx.replay_steps = []
     return len(steps)
 

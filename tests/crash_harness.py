@@ -12,7 +12,14 @@ from typing import Any
 import msgspec
 
 from controller.agent.run_state import derive
-from state_store.events import Action, ModelResponse, Observation, RunEnded, UserMessage
+from state_store.events import (
+    Action,
+    Checkpoint,
+    ModelResponse,
+    Observation,
+    RunEnded,
+    UserMessage,
+)
 from state_store.store import load_log, read_snapshot
 from tests.conftest import TEST_API_KEY
 from tests.fixed_script import Step, bash, edit, fixed_script
@@ -134,7 +141,13 @@ def check_same_outcome(place: Workplace, code: int, reference: Outcome, crashed:
     observed = Counter(e.tool_call_id for e in got.events if isinstance(e, Observation))
     assert observed == Counter(set(calls)), "one observation per tool call"
     assert sum(isinstance(e, RunEnded) and e.state == "finished" for e in got.events) == 1
+    # The workspace's checkpoints: none lost, each step's files saved as in the reference.
+    assert _checkpoints(got.events) == _checkpoints(reference.events)
     _check_snapshot_is_the_log(place, got.events)
+
+
+def _checkpoints(events: list[Any]) -> set[tuple[int, str]]:
+    return {(e.step, e.tree) for e in events if isinstance(e, Checkpoint)}
 
 
 def _check_snapshot_is_the_log(place: Workplace, events: list[Any]) -> None:
@@ -196,6 +209,7 @@ def reference_run(root: Path) -> Outcome:
     assert outcome.notes == "b\n"
     kinds = Counter(type(e).__name__ for e in outcome.events)
     assert kinds["Condensation"] >= 1
+    assert kinds["Checkpoint"] >= 3
     said = [e.content[:30] for e in outcome.events if isinstance(e, UserMessage)]
     assert any("repeating yourself" in o for o in said), said
     assert any("You have used" in o for o in said), said

@@ -19,6 +19,7 @@ from controller.model_client import ModelClient
 from controller.trajectory import RecordedStep
 from sandbox import Sandbox
 from sandbox.editor import Editor
+from state_store.checkpoints import CheckpointStore
 from state_store.events import Event, Observation, Snapshot, ToolCall
 from state_store.store import RunStore
 
@@ -55,9 +56,11 @@ class RunContext:
     client_future: Future[ModelClient]
     editor: Editor
     messages: list[Message] = field(default_factory=list)
-    # Every event of the run so far (the log's content): the truth handlers decide from,
-    # with `snapshot`, which is derived from it event by event.
+    # The run's history so far: the log's events, less the stretches a rewind left out (the
+    # truth handlers decide from, with `snapshot`, which is derived from the log).
     events: list[Event] = field(default_factory=list)
+    # The workspace's checkpoints (None: git is missing).
+    checkpoints: CheckpointStore | None = None
     # The model's input window in tokens, once known (0: unknown).
     window: int | None = None
     # Recorded actions init carries out before the model takes over (already relocated).

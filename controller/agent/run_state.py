@@ -8,18 +8,21 @@ snapshot a state handler decides from is always exactly what the log says, and t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from controller.agent.lifecycle import TERMINAL, State, Trigger
 from state_store.events import (
     Action,
+    Checkpoint,
     Condensation,
     Event,
     Finish,
     LogHeader,
     ModelResponse,
     Observation,
+    Rewound,
     RunEnded,
+    RunForked,
     RunResumed,
     Snapshot,
     Transition,
@@ -30,10 +33,12 @@ TASK_PREVIEW_CHARS = 200
 STUCK_KEY = "stuck:"
 
 
-def derive(run_id: str, events: Iterable[Event]) -> Snapshot:
+def derive(run_id: str, events: Sequence[Event]) -> Snapshot:
     """The snapshot the log describes."""
     snapshot = Snapshot(run_id=run_id)
-    for event in events:
+    for index, event in enumerate(events):
+        if isinstance(event, Rewound):  # back to the run as it was at `to_seq`
+            _rewound(snapshot, derive(run_id, events[: min(event.to_seq, index)]), event)
         apply(snapshot, event)
     return snapshot
 
@@ -124,6 +129,46 @@ def _run_resumed(s: Snapshot, e: RunResumed) -> None:
     s.reason, s.message, s.ended = "", "", False
 
 
+def _checkpoint(s: Snapshot, e: Checkpoint) -> None:
+    if not s.first_tree:
+        s.first_tree, s.base_commit = e.tree, e.base_commit
+    s.tree, s.skipped = e.tree, [f.path for f in e.skipped]
+
+
+def _run_forked(s: Snapshot, e: RunForked) -> None:
+    """A new process takes the copied history over, in the workspace `tree` was restored to."""
+    s.reason, s.message, s.ended = "", "", False
+    s.tree, s.parent, s.forked_at = e.tree, e.parent, e.at_step
+
+
+def _restored(s: Snapshot, e: Rewound) -> None:
+    s.tree = e.tree
+
+
+REWOUND = "rewound"
+
+
+def _rewound(s: Snapshot, then: Snapshot, e: Rewound) -> None:
+    """A rewind is not a move of the machine: the run is put back in the state it had at the
+    end of step `to_step` (its open calls, answers, warnings, finish), stopped. What it has
+    spent (steps, tokens, cost, time) stays counted: limits count every step taken."""
+    for name in (
+        "state",
+        "open_calls",
+        "started_calls",
+        "all_malformed",
+        "answered",
+        "awaiting_continue",
+        "finish_message",
+        "stuck_warned_step",
+        "resumed_from",
+    ):
+        setattr(s, name, getattr(then, name))
+    s.counters.malformed_in_a_row = then.counters.malformed_in_a_row
+    s.counters.no_action_in_a_row = then.counters.no_action_in_a_row
+    s.reason, s.message, s.ended = REWOUND, f"rewound to the end of step {e.to_step}", True
+
+
 _APPLY = {
     LogHeader: _header,
     Transition: _transition,
@@ -134,4 +179,7 @@ _APPLY = {
     Observation: _observation,
     RunEnded: _run_ended,
     RunResumed: _run_resumed,
+    Checkpoint: _checkpoint,
+    RunForked: _run_forked,
+    Rewound: _restored,
 }

@@ -157,6 +157,66 @@ def build_parser() -> argparse.ArgumentParser:
     trajectory.add_argument("-o", "--output", metavar="PATH", help="file (default: stdout)")
     _add_config_options(trajectory)
 
+    diff = sub.add_parser(
+        "diff",
+        help="what a run changed in its workspace (unified diff), whole or per step",
+        description="Show what a run changed in its workspace, from its checkpoints: the "
+        "whole run (from its start), one step (--step N), or from the end of one step to "
+        "the end of another (--from A --to B). Binary files are named.",
+    )
+    diff.add_argument("run_id", metavar="RUN", help="the run id (see `runhands list`)")
+    diff.add_argument("--step", type=int, metavar="N", help="what step N changed")
+    diff.add_argument("--from", dest="start", type=int, metavar="A", help="from the end of step A")
+    diff.add_argument("--to", dest="end", type=int, metavar="B", help="to the end of step B")
+    diff.add_argument("--stat", action="store_true", help="files and line counts only")
+    _add_config_options(diff)
+
+    patch = sub.add_parser(
+        "patch",
+        help="the run's change as a patch for `git apply`",
+        description="The run's change as a patch `git apply` accepts (binary files "
+        "included): relative to the commit the workspace's git repository was at when the "
+        "run started, else to the workspace as the run found it.",
+    )
+    patch.add_argument("run_id", metavar="RUN", help="the run id (see `runhands list`)")
+    patch.add_argument("-o", "--output", metavar="PATH", help="file (default: stdout)")
+    _add_config_options(patch)
+
+    fork = sub.add_parser(
+        "fork",
+        help="a new run from another's files and conversation at a step",
+        description="Start a new run whose history is RUN's up to the end of step N and "
+        "whose workspace is RUN's checkpoint of that step, materialised in a new directory; "
+        "then the model takes over. RUN is not changed.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fork.add_argument("run_id", metavar="RUN", help="the run to fork (see `runhands list`)")
+    fork.add_argument("--at", type=int, required=True, metavar="N", help="the step to fork at")
+    fork.add_argument("-n", "--name", metavar="NAME", help="the new run's id (default: generated)")
+    more = fork.add_argument_group("a new instruction (needed to fork at a finished step)")
+    more.add_argument("-t", "--task", metavar="TEXT", help="the instruction")
+    more.add_argument("-f", "--file", metavar="PATH", help="read the instruction from a file")
+    fork.add_argument("--json", action="store_true", help="print one JSON event per line on stdout")
+    _add_config_options(fork)
+    _describe_directory(fork, "the new run's workspace: new or empty (default: beside RUN's)")
+
+    rewind = sub.add_parser(
+        "rewind",
+        help="take a run back to a step: its workspace and conversation",
+        description="Take RUN back to the end of step N in place: its workspace is saved "
+        "in a checkpoint, then restored to step N's, and the model's view is cut back to "
+        "step N (the log keeps everything). `runhands resume RUN` goes on from there.",
+    )
+    rewind.add_argument("run_id", metavar="RUN", help="the run id (see `runhands list`)")
+    rewind.add_argument("--to", dest="to_step", type=int, required=True, metavar="N")
+    rewind.add_argument(
+        "--force",
+        action="store_true",
+        help="rewind even if the workspace changed outside the run (saved first)",
+    )
+    _add_config_options(rewind)
+
     gc = sub.add_parser(
         "gc",
         help="remove containers left behind by runs that crashed or were killed",
@@ -172,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_options(config)
     return parser
+
+
+def _describe_directory(parser: argparse.ArgumentParser, text: str) -> None:
+    for action in parser._actions:
+        if action.dest == "directory":
+            action.help = text
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -328,6 +394,52 @@ def _continue_replay(args: argparse.Namespace) -> int:
         _fail(str(e))
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from controller.cli.changes import Steps, show_diff
+
+    return _guarded(
+        lambda: show_diff(
+            _state_root(args),
+            args.run_id,
+            Steps(args.step, args.start, args.end),
+            stat=args.stat,
+        )
+    )
+
+
+def cmd_patch(args: argparse.Namespace) -> int:
+    from controller.cli.changes import show_patch
+
+    return _guarded(lambda: show_patch(_state_root(args), args.run_id, args.output))
+
+
+def cmd_fork(args: argparse.Namespace) -> int:
+    from controller.run.fork import fork_run
+
+    try:
+        instruction = read_task(args) if (args.task is not None or args.file) else None
+        loaded = _load(args)
+        os.environ.update(dotenv_environment(os.getcwd()))
+        interrupts.install()
+        return fork_run(
+            loaded,
+            args.run_id,
+            args.at,
+            name=args.name,
+            directory=args.directory,
+            instruction=instruction,
+            json_lines=args.json,
+        )
+    except (ConfigError, UserError) as e:
+        _fail(str(e))
+
+
+def cmd_rewind(args: argparse.Namespace) -> int:
+    from controller.run.rewind import rewind_run
+
+    return _guarded(lambda: rewind_run(_load(args), args.run_id, args.to_step, force=args.force))
+
+
 def cmd_gc(args: argparse.Namespace) -> int:
     from controller.run.gc import collect_garbage
 
@@ -345,11 +457,13 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 def _guarded(action: Callable[[], int]) -> int:
     """Readers and replay: a bad run id or a damaged store is a one-line error, exit 2."""
+    from controller.agent.timeline import NoSuchStep
+    from state_store.checkpoints import CheckpointError
     from state_store.store import StoreError
 
     try:
         return action()
-    except (StoreError, ConfigError, UserError) as e:
+    except (StoreError, ConfigError, UserError, CheckpointError, NoSuchStep) as e:
         _fail(str(e))
 
 
@@ -360,6 +474,10 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "inspect": cmd_inspect,
     "replay": cmd_replay,
     "trajectory": cmd_trajectory,
+    "diff": cmd_diff,
+    "patch": cmd_patch,
+    "fork": cmd_fork,
+    "rewind": cmd_rewind,
     "gc": cmd_gc,
     "config": cmd_config,
 }

@@ -18,7 +18,10 @@ from controller.agent.reporting import describe
 from controller.agent.run_state import derive
 from state_store.events import (
     AnyEvent,
+    Checkpoint,
+    Rewound,
     RunEnded,
+    RunForked,
     RunResumed,
     RunStarted,
     Snapshot,
@@ -32,10 +35,10 @@ from state_store.store import (
     StoreError,
     check_not_cut,
     check_private,
+    find_run,
     is_active,
     load_log,
     read_snapshot,
-    validate_run_id,
 )
 
 _TASK_WIDTH = 50
@@ -56,6 +59,9 @@ class RunSummary(msgspec.Struct, kw_only=True):
     cost: float
     created_at: float
     updated_at: float
+    # A fork: the run it was forked from, and at which step.
+    parent: str = ""
+    forked_at: int | None = None
 
 
 class RunReport(msgspec.Struct, kw_only=True):
@@ -98,6 +104,8 @@ def _summary(snapshot: Snapshot) -> RunSummary:
         cost=c.cost,
         created_at=snapshot.created_at,
         updated_at=snapshot.updated_at,
+        parent=snapshot.parent,
+        forked_at=snapshot.forked_at if snapshot.parent else None,
     )
 
 
@@ -124,14 +132,6 @@ def _is_run(path: Path) -> bool:
     return (path / EVENTS_FILE).is_file()
 
 
-def _find_run(root: Path, run_id: str) -> Path:
-    validate_run_id(run_id)
-    run_dir = root / run_id
-    if not _is_run(run_dir):
-        raise StoreError(f"no run named {run_id!r} in {root} (runhands list shows them)")
-    return run_dir
-
-
 # -- list ----------------------------------------------------------------------------------
 
 
@@ -143,9 +143,9 @@ def show_list(root: Path, *, as_json: bool) -> int:
         return 0
     if as_json:
         encoder = msgspec.json.Encoder()
-        _write("".join(encoder.encode(run).decode() + "\n" for run in runs))
+        write_out("".join(encoder.encode(run).decode() + "\n" for run in runs))
         return 0
-    _write(_table(runs))
+    write_out(_table(runs))
     for run in runs:
         if run.state == "damaged":
             print(f"runhands: warning: run {run.run_id!r}: {run.reason}", file=sys.stderr)
@@ -197,7 +197,7 @@ def _mtime(run_dir: Path) -> float:
 
 
 def _table(runs: list[RunSummary]) -> str:
-    rows = [("RUN", "STATE", "REASON", "STEPS", "COST", "UPDATED", "TASK")]
+    rows = [("RUN", "STATE", "REASON", "STEPS", "COST", "UPDATED", "FROM", "TASK")]
     rows += [
         (
             run.run_id,
@@ -206,6 +206,7 @@ def _table(runs: list[RunSummary]) -> str:
             str(run.steps),
             f"${run.cost:.4f}",
             _local_time(run.updated_at, "%Y-%m-%d %H:%M"),
+            f"{run.parent}@{run.forked_at}" if run.parent else "-",
             _one_line(run.task, _TASK_WIDTH),
         )
         for run in runs
@@ -226,11 +227,11 @@ def _table(runs: list[RunSummary]) -> str:
 
 
 def show_inspect(root: Path, run_id: str, *, as_json: bool) -> int:
-    report = inspect_run(_find_run(root, run_id))
+    report = inspect_run(find_run(root, run_id))
     if as_json:
-        _write(msgspec.json.encode(report).decode() + "\n")
+        write_out(msgspec.json.encode(report).decode() + "\n")
     else:
-        _write(_render(report))
+        write_out(_render(report))
     return 0
 
 
@@ -306,11 +307,29 @@ def _render_summary(report: RunReport) -> list[str]:
         ("created", _local_time(s.created_at, "%Y-%m-%d %H:%M:%S")),
         ("updated", _local_time(s.updated_at, "%Y-%m-%d %H:%M:%S")),
     ]
-    return [f"{name:<9} {value}" for name, value in fields if value]
+    return [f"{name:<9} {value}" for name, value in fields if value] + _lineage(report.events)
+
+
+def _lineage(events: list[AnyEvent]) -> list[str]:
+    """A fork's ancestry, nearest first (a fork's log holds its parents' fork events too)."""
+    forks = [e for e in reversed(events) if isinstance(e, RunForked)]
+    lines = [f"from {f.parent} at step {f.at_step}" for f in forks]
+    return [f"{'forked' if i == 0 else '':<9} {line}" for i, line in enumerate(lines)]
 
 
 def _timeline_line(event: AnyEvent) -> str | None:
     """Every transition and resume, then what `run` prints while it goes on."""
+    if isinstance(event, Checkpoint):
+        skipped = f", {len(event.skipped)} file(s) skipped" if event.skipped else ""
+        base = f", repository at {event.base_commit[:12]}" if event.base_commit else ""
+        return f"checkpoint {event.tree[:12]} (step {event.step}{skipped}{base})"
+    if isinstance(event, RunForked):
+        return f"forked from {event.parent} at step {event.at_step} (checkpoint {event.tree[:12]})"
+    if isinstance(event, Rewound):
+        return (
+            f"rewound from step {event.from_step} to the end of step {event.to_step} "
+            f"(workspace {event.saved_tree[:12]} -> {event.tree[:12]})"
+        )
     if isinstance(event, Transition):
         return f"{event.source} -> {event.dest}: {event.reason}"
     if isinstance(event, RunResumed):
@@ -332,7 +351,7 @@ def _local_time(ts: float, fmt: str) -> str:
     return time.strftime(fmt, time.localtime(ts)) if ts else "-"
 
 
-def _write(text: str) -> None:
+def write_out(text: str) -> None:
     try:
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -26,6 +26,12 @@ class CoreConfig(msgspec.Struct, kw_only=True):
     workspace_mount_path_in_sandbox: str = "/workspace"
     log_all_events: bool = False
     max_runtime_seconds: NonNegativeFloat | None = None
+    # Ours: workspace checkpoints. Patterns (gitignore syntax) never saved, beyond the
+    # workspace's own .gitignore files; files larger than this are recorded as skipped.
+    checkpoint_ignore: list[str] = []
+    checkpoint_max_file_mb: Annotated[float, msgspec.Meta(gt=0)] = 20.0
+    # Ours: write the run's patch here at every end (a directory: `<run id>.patch` in it).
+    save_patch_path: str | None = None
 
 
 class LLMConfig(msgspec.Struct, kw_only=True):

@@ -7,12 +7,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from controller.agent.checkpoints import open_checkpoints, run_changes, run_patch, write_patch
 from controller.agent.context import Recorder, RunContext
 from controller.agent.history import build_messages
 from controller.agent.machine import AgentMachine
 from controller.agent.outcome import EXIT_CODES, EndReason, ExitCode
 from controller.agent.prompts import system_prompt
 from controller.agent.reporting import Reporter
+from controller.agent.timeline import effective_events
 from controller.agent.tools import tool_specs
 from controller.config import AppConfig
 from controller.model_client import LiteLLMClient, ModelClient
@@ -23,7 +25,8 @@ from controller.run.sandbox_for_config import (
 )
 from controller.run.setup import sandbox_environment, secrets_of
 from sandbox.editor import Editor
-from state_store.events import RunEnded, Snapshot
+from state_store.checkpoints import CheckpointError, CheckpointStore
+from state_store.events import ChangeSummary, RunEnded, Snapshot
 from state_store.store import RunStore, StoreWriteError
 
 # Ends after which `runhands resume` makes sense without a new instruction.
@@ -52,6 +55,7 @@ def drive(
     sandbox = make_sandbox(config, store.run_id, host_workdir, env, scope)
     workdir = agent_workdir(config, host_workdir)
     pool = ThreadPoolExecutor(max_workers=1)
+    history = effective_events(store.events)
     ctx = RunContext(
         config=config,
         store=store,
@@ -62,9 +66,10 @@ def drive(
         client_future=pool.submit(_make_client, config),
         editor=Editor(sandbox),
         tools=tool_specs(_enabled_tools(config)),
-        messages=build_messages(system_prompt(workdir), store.events),
-        events=list(store.events),
+        messages=build_messages(system_prompt(workdir), history),
+        events=history,
         runtime_before=snapshot.counters.runtime_s,
+        checkpoints=open_checkpoints(config, store.run_dir, host_workdir, reporter),
     )
     stopped: EndReason | None = None
     try:
@@ -79,7 +84,14 @@ def drive(
     with interrupts.closing():
         sandbox.close()
         code = end_run(
-            ctx.record, ctx.snapshot, store, config, reporter, stopped, time.monotonic() - started
+            ctx.record,
+            ctx.snapshot,
+            store,
+            config,
+            reporter,
+            stopped,
+            time.monotonic() - started,
+            checkpoints=ctx.checkpoints,
         )
         pool.shutdown(wait=True, cancel_futures=True)
     return code
@@ -94,10 +106,12 @@ def end_run(
     stopped: EndReason | None,
     duration: float,
     *,
+    checkpoints: CheckpointStore | None = None,
     close: bool = True,
 ) -> int:
-    """Record how the run ended (`run_ended`), write its trajectory, close the store;
-    returns the exit code. `stopped`: interrupted, or the store failed, in any state."""
+    """Record how the run ended (`run_ended`, with what it changed), write its trajectory
+    and patch, close the store; returns the exit code. `stopped`: interrupted, or the store
+    failed, in any state."""
     if stopped is not None:
         message = f"{stopped.value} in state {snapshot.state}"
         reason = stopped
@@ -108,6 +122,7 @@ def end_run(
         message = snapshot.finish_message or ""
     exit_code = int(EXIT_CODES[reason])
     counters = snapshot.counters
+    changes = _changes(checkpoints, snapshot, reporter)
     try:
         record(
             RunEnded,
@@ -121,9 +136,11 @@ def end_run(
             cost=round(counters.cost, 6),
             exit_code=exit_code,
             duration_s=round(duration, 3),
+            changes=changes,
         )
         store.save_snapshot(snapshot)
         _save_trajectory(config, store, reporter)
+        _save_patch(config, checkpoints, snapshot, reporter)
     except StoreWriteError as e:
         if reason is not EndReason.STORAGE:
             reporter.info(f"runhands: error: {e}")
@@ -149,6 +166,35 @@ def _save_trajectory(config: AppConfig, store: RunStore, reporter: Reporter) -> 
         reporter.info(f"runhands: warning: trajectory not saved: {e}")
         return
     reporter.info(f"runhands: trajectory saved to {written}")
+
+
+def _changes(
+    checkpoints: CheckpointStore | None, snapshot: Snapshot, reporter: Reporter
+) -> ChangeSummary | None:
+    try:
+        return run_changes(checkpoints, snapshot)
+    except CheckpointError as e:
+        reporter.info(f"runhands: warning: the run's changes are unknown: {e}")
+        return None
+
+
+def _save_patch(
+    config: AppConfig, checkpoints: CheckpointStore | None, snapshot: Snapshot, reporter: Reporter
+) -> None:
+    """[core] save_patch_path: the run's patch at every end, finished or not (evaluation
+    harnesses want the patch of a failed run too)."""
+    path = config.core.save_patch_path
+    if not path:
+        return
+    if checkpoints is None or not snapshot.tree:
+        reporter.info("runhands: warning: patch not saved: the run has no checkpoints")
+        return
+    try:
+        written = write_patch(path, snapshot.run_id, run_patch(checkpoints, snapshot))
+    except (CheckpointError, OSError) as e:
+        reporter.info(f"runhands: warning: patch not saved: {e}")
+        return
+    reporter.info(f"runhands: patch saved to {written}")
 
 
 def _make_client(config: AppConfig) -> ModelClient:

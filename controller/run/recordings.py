@@ -8,6 +8,7 @@ from pathlib import Path
 
 import msgspec
 
+from controller.agent.timeline import effective_events
 from controller.errors import UserError
 from controller.trajectory import (
     Recording,
@@ -24,7 +25,10 @@ def load_recording(source: str, root: Path) -> Recording:
     """A run id (under root), a run directory, or a trajectory file."""
     run_dir = _run_dir(source, root)
     if run_dir is not None:
-        return recording_from_events(read_events(run_dir / EVENTS_FILE))
+        # A rewound run replays the history it goes on from.
+        events = effective_events(read_events(run_dir / EVENTS_FILE))
+        recording = recording_from_events(events)
+        return msgspec.structs.replace(recording, run_dir=str(run_dir))
     path = Path(source).expanduser()
     if path.is_dir():
         raise UserError(f"{source} is a directory without {EVENTS_FILE}: not a saved run")

@@ -13,21 +13,23 @@ import difflib
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 import msgspec
 
+from controller.agent.checkpoints import CHECKPOINTS_DIR, checkpoint_store
 from controller.agent.outcome import ExitCode
 from controller.agent.tools import clip_observation, describe_action, run_tool
 from controller.config import AppConfig, LoadedConfig
 from controller.run.recordings import PATH_END, load_recording, relocate
 from controller.run.setup import UserError, resolve_workdir, sandbox_environment, secrets_of
-from controller.trajectory import (
-    RecordedStep,
-)
+from controller.trajectory import RecordedStep, Recording
 from sandbox import LocalSandbox, SandboxError
 from sandbox.editor import Editor
+from state_store.checkpoints import EMPTY_TREE, CheckpointError
 from state_store.events import Finish, Think, ToolArgs
+from state_store.store import load_config
 
 
 class ReplayStep(msgspec.Struct, tag="replay_step", tag_field="kind", kw_only=True):
@@ -128,6 +130,7 @@ def replay(source: str, loaded: LoadedConfig, *, as_json: bool) -> int:
         _say(f"runhands: note: {note}")
     session = _Session(config, workdir, recorded_dir, as_json=as_json)
     try:
+        session.files = _files_of(recording, workdir, was_empty)
         diverged = session.run(recording.steps)
     except SandboxError as e:
         _say(f"runhands: error: the sandbox failed: {e}")
@@ -135,6 +138,8 @@ def replay(source: str, loaded: LoadedConfig, *, as_json: bool) -> int:
     except KeyboardInterrupt:
         _say("runhands: replay interrupted")
         return ExitCode.INTERRUPTED
+    except CheckpointError as e:
+        raise UserError(f"cannot compare the workspace with the recorded run's: {e}") from None
     finally:
         session.close()
     if diverged and not was_empty:
@@ -187,6 +192,7 @@ class _Session:
             env=sandbox_environment(secrets_of(config)),
         )
         self.editor = Editor(self.sandbox)
+        self.files: RecordedFiles | None = None
 
     def run(self, steps: list[RecordedStep]) -> bool:
         """Replay steps in order; True when one diverged (the replay stops there)."""
@@ -198,6 +204,8 @@ class _Session:
             )
             self.done = index
             result = self._compare(index, step, args, replayed)
+            if result.same and step.tree and self.files is not None:
+                result = self.files.compare(result, step.tree)
             verdict = "same" if result.same else "DIFFERENT"
             _say(
                 f"[{index}/{len(steps)}] {describe_action(args)} ... {verdict}{_paren(result.note)}"
@@ -224,6 +232,47 @@ class _Session:
 
     def close(self) -> None:
         self.sandbox.close()
+        if self.files is not None:
+            self.files.close()
+
+
+class RecordedFiles:
+    """A saved run's workspace checkpoints, compared with the replay's workspace after each
+    step that saved one (in a scratch copy of the run's checkpoint store: the run itself is
+    only read)."""
+
+    def __init__(self, recording: Recording, workdir: str) -> None:
+        run_dir = Path(recording.run_dir)
+        config = load_config(run_dir, AppConfig)
+        self._scratch = tempfile.TemporaryDirectory(prefix="runhands-replay-")
+        scratch = Path(self._scratch.name)
+        recorded = checkpoint_store(config, run_dir, Path(recording.workdir or workdir))
+        recorded.copy_to(scratch / CHECKPOINTS_DIR)
+        self.store = checkpoint_store(config, scratch, Path(workdir))
+
+    def compare(self, result: ReplayStep, tree: str) -> ReplayStep:
+        """The step, marked different at the first file that is not as recorded."""
+        changes = self.store.changes(tree, self.store.save().tree)
+        if not changes:
+            return result
+        first = changes[0]
+        note = f"files differ from the recorded checkpoint: {first.path} ({first.status})"
+        return msgspec.structs.replace(result, same=False, note=note)
+
+    def close(self) -> None:
+        self._scratch.cleanup()
+
+
+def _files_of(recording: Recording, workdir: str, was_empty: bool) -> RecordedFiles | None:
+    """The recorded checkpoints of a saved run (None for trajectories and older runs); an
+    empty replay directory first gets the workspace the run started with."""
+    if not recording.run_dir or not recording.start_tree:
+        return None
+    files = RecordedFiles(recording, workdir)
+    if was_empty and recording.start_tree != EMPTY_TREE:
+        files.store.checkout(recording.start_tree)
+        _say(f"runhands: {workdir} starts as the recorded run's workspace did")
+    return files
 
 
 def _spellings(path: str) -> list[str]:
@@ -233,6 +282,8 @@ def _spellings(path: str) -> list[str]:
 
 def _report_divergence(index: int, total: int, args: ToolArgs, step: ReplayStep) -> None:
     _say(f"runhands: replay diverged at step {index} of {total}: {describe_action(args)}")
+    if step.note:
+        _say(f"runhands: {step.note}")
     diff = difflib.unified_diff(
         step.recorded.splitlines(keepends=True),
         step.replayed.splitlines(keepends=True),

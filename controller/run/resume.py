@@ -13,9 +13,11 @@ import os
 from functools import partial
 from pathlib import Path
 
+from controller.agent.checkpoints import open_checkpoints
 from controller.agent.context import Next, RunContext, save_event
 from controller.agent.lifecycle import TERMINAL, Trigger
 from controller.agent.machine import AgentMachine
+from controller.agent.reporting import Reporter
 from controller.agent.run_state import derive
 from controller.config import AppConfig, LoadedConfig, overlay_config
 from controller.run.drive import drive, end_run
@@ -35,10 +37,10 @@ def resume_run(
     try:
         config = overlay_config(load_config(store.run_dir, AppConfig), loaded)
         check_model(config, dict(os.environ))
-        started = _run_started(store.events)
+        started = run_started(store.events)
         snapshot = derive(store.run_id, store.events)
         if not _ending_unsaved(snapshot) or instruction:
-            _check_resumable(snapshot, config, instruction)
+            check_resumable(snapshot, config, instruction)
     except (UserError, StoreError) as e:
         store.close()
         raise UserError(str(e)) from None
@@ -53,21 +55,49 @@ def resume_run(
             reporter,
             None,
             0.0,
+            checkpoints=open_checkpoints(
+                config, store.run_dir, started.host_workdir or started.workdir
+            ),
         )
+    reporter.info(f"runhands: resuming run {run_id} from {snapshot.state}")
+    return continue_run(store, config, snapshot, reporter, instruction)
+
+
+def continue_run(
+    store: RunStore,
+    config: AppConfig,
+    snapshot: Snapshot,
+    reporter: Reporter,
+    instruction: str | None,
+    *,
+    forked: str = "",
+) -> int:
+    """Drive a saved run on from where its log stops: a resumed one, or a fork (`forked`
+    says from where; its log already records it)."""
     torn = store.torn_bytes
+    started = run_started(store.events)
 
     def prepare(ctx: RunContext, machine: AgentMachine) -> None:
-        reporter.info(f"runhands: resuming run {run_id} from {snapshot.state}")
         if torn:
             reporter.info(f"runhands: warning: ignored a torn last line ({torn} bytes)")
         if _ending_unsaved(snapshot):
-            end_run(ctx.record, snapshot, store, config, reporter, None, 0.0, close=False)
-        ctx.record(
-            RunResumed, state=snapshot.state, reason=snapshot.reason or "crashed", torn_bytes=torn
-        )
+            end_run(
+                ctx.record,
+                snapshot,
+                store,
+                config,
+                reporter,
+                None,
+                0.0,
+                checkpoints=ctx.checkpoints,
+                close=False,
+            )
+        if not forked:
+            reason = snapshot.reason or "crashed"
+            ctx.record(RunResumed, state=snapshot.state, reason=reason, torn_bytes=torn)
         ctx.instruction = instruction
         why = "new instruction" if instruction else f"after {snapshot.reason or 'a crash'}"
-        machine.fire(Next(Trigger.RESUME, f"resumed: {why}"))
+        machine.fire(Next(Trigger.RESUME, forked or f"resumed: {why}"))
 
     return drive(
         config, store, reporter, snapshot, started.host_workdir or started.workdir, prepare
@@ -79,14 +109,14 @@ def _ending_unsaved(snapshot: Snapshot) -> bool:
     return snapshot.state in TERMINAL and not snapshot.ended
 
 
-def _run_started(events: list[AnyEvent]) -> RunStarted:
+def run_started(events: list[AnyEvent]) -> RunStarted:
     for event in events:
         if isinstance(event, RunStarted):
             return event
     raise UserError("the run's log has no start event: it cannot be resumed")
 
 
-def _check_resumable(snapshot: Snapshot, config: AppConfig, instruction: str | None) -> None:
+def check_resumable(snapshot: Snapshot, config: AppConfig, instruction: str | None) -> None:
     run_id, counters, core = snapshot.run_id, snapshot.counters, config.core
     if snapshot.state == "finished" and not instruction:
         raise UserError(

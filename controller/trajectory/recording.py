@@ -7,7 +7,15 @@ from collections.abc import Sequence
 
 import msgspec
 
-from state_store.events import Action, AnyEvent, Observation, RunStarted, ToolArgs, UserMessage
+from state_store.events import (
+    Action,
+    AnyEvent,
+    Checkpoint,
+    Observation,
+    RunStarted,
+    ToolArgs,
+    UserMessage,
+)
 
 
 class RecordedStep(msgspec.Struct, frozen=True, kw_only=True):
@@ -16,6 +24,8 @@ class RecordedStep(msgspec.Struct, frozen=True, kw_only=True):
     args: ToolArgs
     observation: str | None
     tool_call_id: str = ""
+    # The workspace checkpoint the run saved after this call ("": none).
+    tree: str = ""
 
 
 class Recording(msgspec.Struct, kw_only=True):
@@ -25,6 +35,9 @@ class Recording(msgspec.Struct, kw_only=True):
     steps: list[RecordedStep]
     # Events that cannot be replayed, summarised for the user.
     notes: list[str] = []
+    # Our own runs: the workspace's first checkpoint, and the run's directory (its store).
+    start_tree: str = ""
+    run_dir: str = ""
 
 
 def recording_from_events(events: Sequence[AnyEvent]) -> Recording:
@@ -40,6 +53,9 @@ def recording_from_events(events: Sequence[AnyEvent]) -> Recording:
         elif isinstance(event, Observation) and event.tool_call_id in waiting:
             index = waiting.pop(event.tool_call_id)
             steps[index] = msgspec.structs.replace(steps[index], observation=event.content)
+        elif isinstance(event, Checkpoint) and steps:
+            steps[-1] = msgspec.structs.replace(steps[-1], tree=event.tree)
     task = next((e.content for e in events if isinstance(e, UserMessage)), "")
     workdir = next((e.workdir for e in events if isinstance(e, RunStarted)), None)
-    return Recording(task=task, workdir=workdir, steps=steps)
+    start = next((e.tree for e in events if isinstance(e, Checkpoint)), "")
+    return Recording(task=task, workdir=workdir, steps=steps, start_tree=start)

@@ -99,7 +99,7 @@ def test_list_shows_runs_newest_first_and_skips_other_dirs(tmp_path: Path, capsy
 
     assert show_list(tmp_path, as_json=False) == 0
     header, *rows = capsys.readouterr().out.splitlines()
-    assert header.split() == ["RUN", "STATE", "REASON", "STEPS", "COST", "UPDATED", "TASK"]
+    assert header.split() == ["RUN", "STATE", "REASON", "STEPS", "COST", "UPDATED", "FROM", "TASK"]
     assert [row.split()[0] for row in rows] == ["new", "mid", "old"]
     assert "task of new second line" in rows[0]  # the task on one line
     assert "$0.5000" in rows[0]

@@ -172,3 +172,35 @@ def test_kept_container_is_reattached_on_resume(cli: Cli, scripted, image: str) 
     finally:
         for container in containers("kept"):
             container.remove(force=True)
+
+
+def test_fork_of_a_container_run_gets_its_own_workspace_mount(
+    cli: Cli, scripted, image: str, tmp_path
+) -> None:
+    """Checkpoints are taken from the host side of the /workspace mount; a fork mounts its
+    own directory there, even with the parent's SANDBOX_VOLUMES still in the environment."""
+    env = docker_env(cli, image, SANDBOX_VOLUMES=f"{cli.workspace}:/workspace:rw")
+    model = scripted(
+        [
+            bash("echo one > /workspace/one.txt"),
+            bash("echo two > /workspace/two.txt"),
+            finish("done"),
+        ]
+    )
+    assert cli.run("run", "-n", "dp", "-t", "files", model=model, env=env).returncode == 0
+    target = tmp_path / "forked"
+    fork_model = scripted([bash("ls /workspace && echo mine > /workspace/mine.txt"), finish("ok")])
+    result = cli.run(
+        "fork", "dp", "--at", "1", "-n", "df", "-d", str(target), model=fork_model, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in target.iterdir()) == ["mine.txt", "one.txt"]
+    assert sorted(p.name for p in cli.workspace.iterdir()) == ["one.txt", "two.txt"]
+    listing = [
+        e for e in read_events(cli.state_dir / "df" / "events.jsonl") if isinstance(e, Observation)
+    ]
+    seen = listing[-2].content  # the container saw the fork's files
+    assert seen.split()[0] == "one.txt" and "two.txt" not in seen, seen
+    assert containers("df") == [] and containers("dp") == []
+    diff = cli.run("diff", "df", "--step", "2")
+    assert "+++ b/mine.txt" in diff.stdout, diff.stderr

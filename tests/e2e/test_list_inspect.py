@@ -46,7 +46,7 @@ def test_list_shows_both_runs_newest_first(runs: Cli) -> None:
     result = runs.run("list")
     assert result.returncode == 0, result.stderr
     header, *rows = result.stdout.splitlines()
-    assert header.split() == ["RUN", "STATE", "REASON", "STEPS", "COST", "UPDATED", "TASK"]
+    assert header.split() == ["RUN", "STATE", "REASON", "STEPS", "COST", "UPDATED", "FROM", "TASK"]
     assert [row.split()[:4] for row in rows] == [
         ["b", "errored", "limit", "1"],
         ["a", "finished", "finished", "2"],
