@@ -209,7 +209,8 @@ class CheckpointStore:
     """The checkpoints of one workspace, in the git directory `git_dir` (created on first use).
 
     `ignore`: extra gitignore-style patterns; `exclude`: paths never saved (the state
-    directory when it lies inside the workspace; `git_dir` itself always is). Both are
+    directory when it lies inside the workspace; `git_dir` itself always is); `secrets`:
+    a file whose content holds one is left out (read only when it changed). Both are
     written to `<git_dir>/info/exclude` on every open, beside the workspace's .gitignore
     files. One writer at a time (the caller holds the run's lock).
     """
@@ -222,8 +223,11 @@ class CheckpointStore:
         ignore: Sequence[str] = (),
         max_file_bytes: int = 20 * 2**20,
         exclude: Sequence[Path] = (),
+        secrets: Sequence[str] = (),
     ) -> None:
         self.git_dir = Path(os.path.abspath(git_dir))
+        # A file holding one of these (e.g. a .env with the model's key) is never stored.
+        self._secrets = [s.encode() for s in secrets if s]
         self.workspace = Path(os.path.realpath(workspace))
         self.max_file_bytes = max_file_bytes
         self._env = {
@@ -319,7 +323,17 @@ class CheckpointStore:
             return f"larger than {_size(self.max_file_bytes)} ({_size(st.st_size)})"
         if not os.access(full, os.R_OK):
             return "unreadable"
+        if self._secrets and self._holds_secret(full):
+            return "holds a secret runhands knows (a model API key)"
         return None
+
+    def _holds_secret(self, path: bytes) -> bool:
+        try:
+            with open(path, "rb") as file:
+                data = file.read(self.max_file_bytes + 1)
+        except OSError:
+            return False
+        return any(secret in data for secret in self._secrets)
 
     def _record_skipped(self, tree: str, skipped: list[SkippedFile]) -> None:
         """The latest save of a tree says which files it left out."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from controller.agent.context import RunContext
 from controller.agent.reporting import Reporter
-from controller.config import AppConfig
+from controller.config import AppConfig, secrets_of
 from state_store.checkpoints import CheckpointError, CheckpointStore, git_available
 from state_store.events import (
     ChangeSummary,
@@ -54,6 +54,7 @@ def checkpoint_store(config: AppConfig, run_dir: Path, workspace: Path) -> Check
         ignore=core.checkpoint_ignore,
         max_file_bytes=int(core.checkpoint_max_file_mb * _MB),
         exclude=[Path(core.file_store_path).expanduser().resolve()],
+        secrets=secrets_of(config),
     )
 
 
@@ -116,20 +117,21 @@ def run_changes(store: CheckpointStore | None, snapshot: Snapshot) -> ChangeSumm
     return store.summary(snapshot.first_tree, snapshot.tree)
 
 
-def run_patch(store: CheckpointStore, snapshot: Snapshot) -> str:
+def run_patch(store: CheckpointStore, snapshot: Snapshot) -> bytes:
     """The run's change as a `git apply`-able patch: relative to the commit the workspace's
     repository was at when the run started (so it applies to a clean checkout of it), or
     else to the run's first checkpoint."""
     base = store.tree_of(snapshot.base_commit) if snapshot.base_commit else snapshot.first_tree
-    return store.diff(base, snapshot.tree, binary=True)
+    # git's exact bytes (a file in another encoding than UTF-8 included)
+    return store.diff(base, snapshot.tree, binary=True).encode(errors="surrogateescape")
 
 
-def write_patch(path: str, run_id: str, patch: str) -> Path:
+def write_patch(path: str, run_id: str, patch: bytes) -> Path:
     """`save_patch_path`: a file, or a directory that gets `<run id>.patch`; written
     atomically, private."""
     target = Path(path).expanduser()
     if target.is_dir():
         target = target / f"{run_id}.patch"
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(target, patch.encode())
+    write_atomic(target, patch)
     return target

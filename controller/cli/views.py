@@ -351,10 +351,16 @@ def _local_time(ts: float, fmt: str) -> str:
     return time.strftime(fmt, time.localtime(ts)) if ts else "-"
 
 
-def write_out(text: str) -> None:
+def write_out(text: str | bytes) -> None:
+    """stdout, text or exact bytes (a patch)."""
     try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        if isinstance(text, bytes):
+            sys.stdout.flush()
+            sys.stdout.buffer.write(text)
+            sys.stdout.buffer.flush()
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
     except BrokenPipeError:
         # `runhands inspect X | head`: the reader left; stop quietly, not with a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

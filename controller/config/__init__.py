@@ -20,7 +20,7 @@ from controller.config.loading import (
     read_dotenv,
 )
 from controller.config.openhands_keys import OPENHANDS_ONLY_KEYS, OPENHANDS_ONLY_SECTIONS
-from controller.config.redaction import is_secret_name, mask_secret
+from controller.config.redaction import is_secret_name, mask_secret, secrets_of
 from controller.config.schema import (
     CONDENSER_TYPES,
     SECTIONS,
@@ -65,4 +65,5 @@ __all__ = [
     "overlay_config",
     "public_config",
     "read_dotenv",
+    "secrets_of",
 ]

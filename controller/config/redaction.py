@@ -1,6 +1,10 @@
 """Telling secrets apart, so that no output, error message or saved file shows one."""
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from controller.config.schema import AppConfig
 
 SECRET_WORDS = ("key", "token", "secret", "password")
 
@@ -28,3 +32,9 @@ def strip_userinfo(url: str | None) -> str | None:
     if parts.username is None and parts.password is None:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def secrets_of(config: "AppConfig") -> list[str]:
+    """The secret values a configuration holds (the model keys): never written anywhere."""
+    keys = [config.llm.api_key] + [c.api_key for c in config.llm_configs.values()]
+    return [k for k in keys if k]

@@ -16,14 +16,14 @@ from controller.agent.prompts import system_prompt
 from controller.agent.reporting import Reporter
 from controller.agent.timeline import effective_events
 from controller.agent.tools import tool_specs
-from controller.config import AppConfig
+from controller.config import AppConfig, secrets_of
 from controller.model_client import LiteLLMClient, ModelClient
 from controller.run import interrupts
 from controller.run.sandbox_for_config import (
     agent_workdir,
     make_sandbox,
 )
-from controller.run.setup import sandbox_environment, secrets_of
+from controller.run.setup import sandbox_environment
 from sandbox.editor import Editor
 from state_store.checkpoints import CheckpointError, CheckpointStore
 from state_store.events import ChangeSummary, RunEnded, Snapshot

@@ -23,11 +23,11 @@ from controller.agent.checkpoints import CHECKPOINTS_DIR, checkpoint_store
 from controller.agent.outcome import ExitCode
 from controller.agent.run_state import derive
 from controller.agent.timeline import NoSuchStep, step_end, tree_at
-from controller.config import AppConfig, LoadedConfig, overlay_config, public_config
+from controller.config import AppConfig, LoadedConfig, overlay_config, public_config, secrets_of
 from controller.config.volumes import VolumeError, parse_volumes
 from controller.run.recordings import PATH_END
 from controller.run.resume import check_resumable, continue_run, run_started
-from controller.run.setup import UserError, check_model, make_reporter, secrets_of
+from controller.run.setup import UserError, check_model, make_reporter
 from state_store.checkpoints import CheckpointError, CheckpointStore
 from state_store.events import AnyEvent, Event, RunForked, RunStarted
 from state_store.store import (

@@ -21,9 +21,9 @@ import msgspec
 from controller.agent.checkpoints import CHECKPOINTS_DIR, checkpoint_store
 from controller.agent.outcome import ExitCode
 from controller.agent.tools import clip_observation, describe_action, run_tool
-from controller.config import AppConfig, LoadedConfig
+from controller.config import AppConfig, LoadedConfig, secrets_of
 from controller.run.recordings import PATH_END, load_recording, relocate
-from controller.run.setup import UserError, resolve_workdir, sandbox_environment, secrets_of
+from controller.run.setup import UserError, resolve_workdir, sandbox_environment
 from controller.trajectory import RecordedStep, Recording
 from sandbox import LocalSandbox, SandboxError
 from sandbox.editor import Editor

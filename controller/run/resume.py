@@ -19,9 +19,9 @@ from controller.agent.lifecycle import TERMINAL, Trigger
 from controller.agent.machine import AgentMachine
 from controller.agent.reporting import Reporter
 from controller.agent.run_state import derive
-from controller.config import AppConfig, LoadedConfig, overlay_config
+from controller.config import AppConfig, LoadedConfig, overlay_config, secrets_of
 from controller.run.drive import drive, end_run
-from controller.run.setup import UserError, check_model, make_reporter, secrets_of
+from controller.run.setup import UserError, check_model, make_reporter
 from state_store.events import AnyEvent, RunResumed, RunStarted, Snapshot
 from state_store.store import RunStore, StoreError, load_config
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from controller.agent.checkpoints import checkpoint_store
 from controller.agent.run_state import derive
 from controller.agent.timeline import NoSuchStep, step_end, tree_at
-from controller.config import AppConfig, LoadedConfig, overlay_config
+from controller.config import AppConfig, LoadedConfig, overlay_config, secrets_of
 from controller.run.fork import no_checkpoints
 from controller.run.resume import run_started
-from controller.run.setup import UserError, secrets_of
+from controller.run.setup import UserError
 from state_store.checkpoints import CheckpointError, CheckpointStore
 from state_store.events import Checkpoint, Rewound, Snapshot
 from state_store.store import RunStore, StoreError, load_config

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from controller.agent.reporting import Reporter
-from controller.config import AppConfig, LoadedConfig, is_secret_name
+from controller.config import AppConfig, LoadedConfig, is_secret_name, secrets_of
 from controller.config.volumes import VolumeError, parse_volumes, workspace_host_path
 from controller.errors import UserError
 
@@ -64,11 +64,6 @@ def check_model(config: AppConfig, environ: dict[str, str]) -> None:
         f"no API key for {llm.model}: set LLM_API_KEY (or [llm] api_key in config.toml), "
         "or LLM_BASE_URL for a local model server"
     )
-
-
-def secrets_of(config: AppConfig) -> list[str]:
-    keys = [config.llm.api_key] + [c.api_key for c in config.llm_configs.values()]
-    return [k for k in keys if k]
 
 
 def sandbox_environment(secrets: list[str]) -> dict[str, str]:

@@ -12,14 +12,14 @@ from controller.agent.context import RunContext
 from controller.agent.machine import AgentMachine
 from controller.agent.outcome import ExitCode
 from controller.agent.run_state import derive
-from controller.config import LoadedConfig, public_config
+from controller.config import LoadedConfig, public_config, secrets_of
 from controller.run.drive import drive
 from controller.run.sandbox_for_config import (
     SandboxConfigError,
     agent_workdir,
     check_docker_settings,
 )
-from controller.run.setup import UserError, check_model, make_reporter, resolve_workdir, secrets_of
+from controller.run.setup import UserError, check_model, make_reporter, resolve_workdir
 from controller.trajectory import RecordedStep
 from state_store.events import RunStarted, UserMessage
 from state_store.store import RunStore, StoreError, StoreWriteError, new_run_id

@@ -22,7 +22,7 @@ import pytest
 
 from state_store.events import Checkpoint, ModelResponse, RunEnded
 from state_store.store import read_events
-from tests.conftest import Cli
+from tests.conftest import TEST_API_KEY, Cli
 from tests.fixed_script import Step, bash, edit, fixed_script
 from tests.scripted_model import ScriptedModel
 
@@ -442,3 +442,24 @@ def test_replay_compares_the_files_with_the_recorded_checkpoints(cli: Cli, tmp_p
     assert "[1/3]" in replayed.stderr and "... same" in replayed.stderr.split("[2/3]")[0]
     assert "files differ from the recorded checkpoint: stamp.txt (modified)" in replayed.stderr
     assert (replay_dir / "copy.txt").read_text() == "was there\n"
+
+
+def test_a_file_holding_the_model_key_is_never_checkpointed(cli: Cli) -> None:
+    (cli.workspace / ".env").write_text(f"LLM_API_KEY={TEST_API_KEY}\n")
+    script = [[bash("echo note > note.txt && cp .env copy.env")], [("finish", {"message": "ok"})]]
+    with ScriptedModel(fixed_script(script, cli.workspace)) as model:
+        result = cli.run("run", "-n", "sec", "-t", "x", model=model)
+    assert result.returncode == 0, result.stderr
+    run_dir = cli.state_dir / "sec"
+    saved = archived(run_dir, step_trees(run_dir)[1])
+    assert sorted(saved) == ["note.txt"]
+    skipped = [
+        f.path
+        for e in read_events(run_dir / "events.jsonl")
+        if isinstance(e, Checkpoint)
+        for f in e.skipped
+    ]
+    assert set(skipped) == {".env", "copy.env"}
+    assert "copy.env: holds a secret" in result.stderr
+    patch = cli.run("patch", "sec").stdout
+    assert TEST_API_KEY not in patch and "note.txt" in patch
