@@ -226,6 +226,9 @@ class CheckpointStore:
         secrets: Sequence[str] = (),
     ) -> None:
         self.git_dir = Path(os.path.abspath(git_dir))
+        # This process's last save: while `ls-files` lists no change, the index (which only
+        # this store writes) still holds its tree, so `write-tree` is skipped.
+        self._last: Saved | None = None
         # A file holding one of these (e.g. a .env with the model's key) is never stored.
         self._secrets = [s.encode() for s in secrets if s]
         self.workspace = Path(os.path.realpath(workspace))
@@ -264,6 +267,8 @@ class CheckpointStore:
         listed = self._git(
             "ls-files", "-z", "-t", "-m", "-o", "-d", "--exclude-standard", doing=doing
         )
+        if not listed and self._last is not None:  # nothing changed: the index is as saved
+            return self._last
         update, force_remove, skipped = self._sort_changes(_nul_list(listed))
         if force_remove:
             self._git(
@@ -276,7 +281,8 @@ class CheckpointStore:
         tree = self._git("write-tree", doing=doing).decode().strip()
         skipped.sort(key=lambda s: s.path)
         self._record_skipped(tree, skipped)
-        return Saved(tree=tree, skipped=skipped)
+        self._last = Saved(tree=tree, skipped=skipped)
+        return self._last
 
     def _sort_changes(self, listed: list[bytes]) -> tuple[bytes, bytes, list[SkippedFile]]:
         """What `update-index` gets (NUL-separated paths), what is removed from the index
@@ -361,6 +367,7 @@ class CheckpointStore:
         if commit is None:
             return None
         self._unlock()
+        self._last = None
         try:
             self._fetch(commit)
             self._git("read-tree", commit, doing="read the repository's commit")
@@ -399,6 +406,7 @@ class CheckpointStore:
     def _drop_ignored(self) -> None:
         """Entries matching our own patterns go (not those matching the workspace's
         .gitignore files: what the user tracks stays tracked)."""
+        self._last = None
         exclude = f"--exclude-from={self.git_dir / 'info' / 'exclude'}"
         doing = "apply checkpoint_ignore"
         listed = self._git("ls-files", "-z", "-c", "-i", exclude, doing=doing)
@@ -414,6 +422,7 @@ class CheckpointStore:
         """Make the workspace equal `tree` in place: files of the index missing from it are
         deleted, its files written with their mode; untracked and ignored files stay."""
         self._unlock()
+        self._last = None
         self._git("read-tree", "-u", "--reset", tree, doing=f"restore checkpoint {tree[:12]}")
 
     def copy_to(self, git_dir: Path) -> None:

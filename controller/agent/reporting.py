@@ -11,6 +11,7 @@ import msgspec
 from controller.agent.tools import describe_action, first_line
 from state_store.events import (
     Action,
+    ChangeSummary,
     Condensation,
     Event,
     ModelResponse,
@@ -92,9 +93,17 @@ def describe(event: Event) -> str | None:
         return (
             f"run {event.run_id} {event.state} ({event.reason}) after {event.steps} steps, "
             f"{event.prompt_tokens + event.completion_tokens} tokens, ${event.cost:.4f}, "
-            f"{event.duration_s:.1f}s; exit code {event.exit_code}"
+            f"{event.duration_s:.1f}s{describe_changes(event.changes, ', ')}; "
+            f"exit code {event.exit_code}"
         )
     return None
+
+
+def describe_changes(changes: ChangeSummary | None, prefix: str = "") -> str:
+    """E.g. "3 files changed (+12 -4)"; "" when unknown."""
+    if changes is None:
+        return ""
+    return f"{prefix}{changes.files} files changed (+{changes.added} -{changes.removed})"
 
 
 def _preview(text: str, prefix: str) -> str:

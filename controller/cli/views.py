@@ -14,10 +14,11 @@ from pathlib import Path
 
 import msgspec
 
-from controller.agent.reporting import describe
+from controller.agent.reporting import describe, describe_changes
 from controller.agent.run_state import derive
 from state_store.events import (
     AnyEvent,
+    ChangeSummary,
     Checkpoint,
     Rewound,
     RunEnded,
@@ -77,6 +78,8 @@ class RunReport(msgspec.Struct, kw_only=True):
     torn_bytes: int
     transitions: list[Transition]
     events: list[AnyEvent]
+    # What the run changed in its workspace, as of its last end (None: unknown).
+    changes: ChangeSummary | None = None
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -253,6 +256,7 @@ def inspect_run(run_dir: Path) -> RunReport:
         torn_bytes=log.torn_bytes,
         transitions=[e for e in log.events if isinstance(e, Transition)],
         events=log.events,
+        changes=next((e.changes for e in reversed(log.events) if isinstance(e, RunEnded)), None),
     )
 
 
@@ -303,6 +307,7 @@ def _render_summary(report: RunReport) -> list[str]:
         ("steps", str(s.steps)),
         ("tokens", f"{tokens} ({s.prompt_tokens} prompt, {s.completion_tokens} completion)"),
         ("cost", f"${s.cost:.4f}"),
+        ("changes", describe_changes(report.changes)),
         ("duration", f"{report.duration_s:.1f}s"),
         ("created", _local_time(s.created_at, "%Y-%m-%d %H:%M:%S")),
         ("updated", _local_time(s.updated_at, "%Y-%m-%d %H:%M:%S")),

@@ -609,3 +609,15 @@ def test_git_failures_are_one_line_errors(
     assert not git_available()
     with pytest.raises(CheckpointError, match=r"^git is not installed: checkpoints need it$"):
         CheckpointStore(tmp_path / "new-store", ws)
+
+
+def test_a_save_after_a_checkout_is_the_restored_tree(tmp_path: Path, ws: Path) -> None:
+    write(ws / "a.txt", "1\n")
+    store = store_for(tmp_path, ws)
+    first = store.save().tree
+    write(ws / "a.txt", "2\n")
+    second = store.save().tree
+    assert store.save().tree == second  # nothing changed
+    store.checkout(first)
+    assert store.save().tree == first
+    assert (ws / "a.txt").read_text() == "1\n"
