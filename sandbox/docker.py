@@ -89,6 +89,10 @@ class DockerSandbox:
         return f"docker:{self._container.id if self._container else ''}"
 
     @property
+    def isolation(self) -> str:
+        return "container"
+
+    @property
     def container(self) -> Container | None:
         return self._container
 

@@ -39,6 +39,10 @@ class LocalSandbox:
         crash of the process that owned it."""
         return self._bash.identity
 
+    @property
+    def isolation(self) -> str:
+        return "none"
+
     def start(self) -> None:
         try:
             os.makedirs(self._workdir, exist_ok=True)

@@ -48,6 +48,12 @@ class Sandbox(Protocol):
         """What a later process needs to find and stop this sandbox after a crash."""
         ...
 
+    @property
+    def isolation(self) -> str:
+        """The isolation in force, recorded in the run's log: "workspace-write",
+        "read-only" or "none" (local), "container" (docker)."""
+        ...
+
     def start(self) -> None:
         """Start the shell; raises SandboxError when that is impossible."""
         ...

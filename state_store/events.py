@@ -50,6 +50,10 @@ class SandboxStarted(Event, tag="sandbox_started"):
     identity: str
     # What earlier processes of this run left running was found and stopped first.
     stopped_leftovers: bool = False
+    # The isolation in force ("workspace-write", "read-only", "none", "container") and
+    # whether the sandbox could reach the network ("on" / "off"); "" in older logs.
+    isolation: str = ""
+    network: str = ""
 
 
 class RunResumed(Event, tag="run_resumed"):

@@ -54,6 +54,8 @@ def _start_sandbox(ctx: RunContext) -> None:
         runtime=ctx.config.core.runtime,
         identity=ctx.sandbox.identity,
         stopped_leftovers=stopped,
+        isolation=ctx.sandbox.isolation,
+        network=ctx.config.sandbox.network,
     )
 
 

@@ -89,6 +89,14 @@ class SandboxConfig(msgspec.Struct, kw_only=True):
     cpus: Annotated[float, msgspec.Meta(gt=0)] | None = None
     # Ours: seconds without new output before execute_bash returns what it has so far.
     soft_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    # Ours: how the local runtime is isolated ("auto": workspace-write when bubblewrap
+    # works here, else none with a warning), what it may also write, what it never sees,
+    # and whether the sandbox reaches the network ("off": a private network namespace;
+    # docker: network_mode none).
+    isolation: Literal["auto", "workspace-write", "read-only", "none"] = "auto"
+    writable_paths: list[str] = []
+    hidden_paths: list[str] = []
+    network: Literal["on", "off"] = "on"
 
 
 # OpenHands' condenser types, each mapped to what runhands does with it.
