@@ -3,7 +3,8 @@
 This is OpenHands' `execute_bash`: cwd and variables persist between calls, a command that
 goes quiet is left running (soft timeout) so the model can wait, type into it or press C-c,
 and a `timeout` is a hard limit that interrupts the command. How a command is sent and its
-end found is in `command_framing`.
+end found is in `command_framing`. A session whose command can never end (`exec bash`, a
+nested `bash`, a prompt lost after C-c: see `shell_watch`) is recovered, and the model told.
 
 The terminal is reached through a Transport: a local pseudo-terminal (`pty_transport`), or
 an exec socket in a container for the Docker sandbox (`docker_transport`). The session
@@ -21,12 +22,13 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Literal, Protocol
 
-from sandbox.command_framing import Capture, encode_command, marker_tag, prompt_setup
+from sandbox.command_framing import Capture, encode_command, marker_tag, new_nonce, prompt_setup
 from sandbox.process_cleanup import SESSION_TAG_VAR
 
 # Re-exported: the controller imports it from here.
 from sandbox.protocol import CommandResult, SandboxError
 from sandbox.pty_transport import PtyTransport
+from sandbox.shell_watch import ShellView, Wedge, describe, find_wedge
 
 Outcome = Literal["done", "idle", "deadline", "exited"]
 
@@ -86,6 +88,22 @@ FINISHED_BEFORE_NOTE = (
     "[Before your command ran, the previous command finished with exit code {code}. Its "
     "last output was:\n{output}]"
 )
+# A wedged session (see shell_watch), and how it was recovered.
+NESTED_SHELL_NOTE = (
+    "[`{program}` started a nested interactive shell, which this tool cannot drive (it "
+    "cannot tell when a command typed into it ends), so it was stopped: you are back in the "
+    "original shell. Run commands directly, or a script with `bash script.sh`.]"
+)
+WEDGED_SHELL_NOTE = (
+    "[{reason}, so a fresh shell was started in {cwd}: earlier environment changes are gone.]"
+)
+_WEDGE_REASONS: dict[Wedge, str] = {
+    "replaced": "The shell was replaced by `{program}` (exec), which this tool cannot drive",
+    "nested": "`{program}` started a nested interactive shell that could not be stopped",
+    "silent": "The shell did not come back to its prompt after C-c (it ignores interrupts, or "
+    "its prompt hook is gone)",
+}
+PREVIOUS_OUTPUT_NOTE = "[The previous command's last output was:\n{output}]"
 
 
 class Transport(Protocol):
@@ -130,6 +148,10 @@ class Transport(Protocol):
         itself is in the foreground (a busy builtin), so there was nothing to kill."""
         ...
 
+    def view(self) -> ShellView:
+        """What runs on the terminal now (an empty view when it cannot be read)."""
+        ...
+
     def close(self) -> None:
         """Kill the shell and everything it started; idempotent."""
         ...
@@ -156,8 +178,10 @@ class BashSession:
         # A command that never stops printing never goes quiet: return after this long.
         self.max_wait = max_wait
         self._env = _shell_env(env)
-        self._nonce = secrets.token_hex(8)
-        self._tag = marker_tag(self._nonce)
+        # Marks every process of this session (see stop_leftovers); unrelated to the
+        # markers' nonces, so knowing it does not help forge one.
+        self._session_tag = secrets.token_hex(8)
+        self._tag = b""  # the marker the running (or last) command ends with
         self._start_transport = transport
         self._shell: Transport | None = None
         self._finalizer: weakref.finalize | None = None
@@ -172,24 +196,35 @@ class BashSession:
 
     @property
     def identity(self) -> str:
-        """`<pid>:<nonce>`: enough for another process to find and stop this shell's tree."""
-        return f"{self.pid}:{self._nonce}"
+        """`<pid>:<tag>`: enough for another process to find and stop this shell's tree."""
+        return f"{self.pid}:{self._session_tag}"
 
     @property
     def pid(self) -> int | None:
         """The shell's pid (also its session and process group id), None when stopped."""
         return None if self._shell is None or self._shell.closed else self._shell.pid
 
-    def start(self) -> None:
-        """Start the shell if it is not running; raises SandboxError when it cannot."""
+    def start(self, cwd: str | None = None) -> None:
+        """Start the shell (in cwd when it can, else in workdir) if it is not running;
+        raises SandboxError when it cannot."""
         if self._shell is not None and not self._shell.closed:
             return
+        try:
+            self._start_in(cwd or self.workdir)
+        except SandboxError:
+            if cwd in (None, self.workdir):
+                raise
+            self._start_in(self.workdir)  # that directory is gone, or cannot be entered
+
+    def _start_in(self, cwd: str) -> None:
         # The tag lets a later process recognise this shell as ours (see stop_leftovers).
-        shell = self._start_transport(self.workdir, {**self._env, SESSION_TAG_VAR: self._nonce})
+        shell = self._start_transport(cwd, {**self._env, SESSION_TAG_VAR: self._session_tag})
         self._shell = shell
         self._finalizer = weakref.finalize(self, shell.close)
+        nonce = new_nonce()
+        self._tag = marker_tag(nonce)
         cap = self._capture()
-        self._send(prompt_setup(self._nonce), cap)
+        self._send(prompt_setup(nonce), cap)
         if self._wait(cap, idle=None, deadline=time.monotonic() + _START_SECONDS) != "done":
             self._stop_shell()
             raise SandboxError(f"bash did not become ready: {cap.text()[-2000:]!r}")
@@ -224,8 +259,10 @@ class BashSession:
             finished = self._check_previous(command, notes)
             if finished is not None:
                 return finished
+        nonce = new_nonce()
+        self._tag = marker_tag(nonce)
         cap = self._capture()
-        self._send(encode_command(command), cap)
+        self._send(encode_command(command, nonce), cap)
         self._running = True
         return self._collect(cap, timeout, notes)
 
@@ -243,24 +280,35 @@ class BashSession:
             keys = _CONTROL_KEYS.get(text) or (text + "\n").encode(errors="replace")
             if not self._send(keys, cap):
                 notes = [*notes, PARTIAL_INPUT_NOTE]
-        return self._collect(cap, timeout, notes)
+        return self._collect(cap, timeout, notes, interrupted=text == "C-c")
 
     def _check_previous(self, command: str, notes: list[str]) -> CommandResult | None:
-        """Refuse a new command while one runs; None when the previous one has finished."""
+        """Refuse a new command while one runs; None when the previous one has finished
+        (or was wedged and has been dealt with)."""
         cap = self._capture()
         outcome = self._wait(cap, idle=None, deadline=time.monotonic())
         if outcome == "deadline":
-            self._pending = cap.hold_back_partial_marker()
-            shown = command if len(command) <= 200 else command[:200] + "..."
-            note = REFUSED_NOTE.format(command=shown)
-            return self._result(cap.text(), -1, [*notes, note], still_running=True)
+            recovered = self._recover(cap, [], interrupted=False, new_command=True)
+            if recovered is None:
+                self._pending = cap.hold_back_partial_marker()
+                shown = command if len(command) <= 200 else command[:200] + "..."
+                note = REFUSED_NOTE.format(command=shown)
+                return self._result(cap.text(), -1, [*notes, note], still_running=True)
+            if self.pid is None:  # the shell exited meanwhile: as below
+                return recovered
+            notes.append(recovered.note)
+            if recovered.output:
+                notes.append(PREVIOUS_OUTPUT_NOTE.format(output=recovered.output))
+            return None
         previous = self._finish(cap, outcome, [])
         if outcome == "exited":
             return previous
         notes.append(FINISHED_BEFORE_NOTE.format(code=previous.exit_code, output=previous.output))
         return None
 
-    def _collect(self, cap: Capture, timeout: float | None, notes: list[str]) -> CommandResult:
+    def _collect(
+        self, cap: Capture, timeout: float | None, notes: list[str], *, interrupted: bool = False
+    ) -> CommandResult:
         """Wait for the command to finish, go quiet, or hit its hard timeout."""
         start = time.monotonic()
         if timeout is not None:
@@ -269,15 +317,20 @@ class BashSession:
                 return self._interrupt(cap, timeout, notes)
         else:
             outcome = self._wait(cap, idle=self.soft_timeout, deadline=start + self.max_wait)
-        return self._finish(cap, outcome, notes)
+        return self._finish(cap, outcome, notes, interrupted=interrupted)
 
-    def _finish(self, cap: Capture, outcome: Outcome, notes: list[str]) -> CommandResult:
+    def _finish(
+        self, cap: Capture, outcome: Outcome, notes: list[str], *, interrupted: bool = False
+    ) -> CommandResult:
         if outcome == "done":
             self._running = False
             self._pending, self._cwd = cap.leftover, cap.cwd
             return self._result(cap.text(), cap.exit_code or 0, notes)
         if outcome == "exited":
             return self._shell_exited(cap, notes)
+        recovered = self._recover(cap, notes, interrupted=interrupted, new_command=False)
+        if recovered is not None:
+            return recovered
         self._pending = cap.hold_back_partial_marker()
         note = (SOFT_TIMEOUT_NOTE if outcome == "idle" else BUSY_NOTE).format(
             seconds=self.soft_timeout if outcome == "idle" else self.max_wait
@@ -301,6 +354,34 @@ class BashSession:
             notes.append(KILLED_SHELL_NOTE if outcome == "deadline" else SHELL_GONE_NOTE)
         self._running = False
         return self._result(cap.text(), -1, notes, timed_out=True)
+
+    def _recover(
+        self, cap: Capture, notes: list[str], *, interrupted: bool, new_command: bool
+    ) -> CommandResult | None:
+        """End a wedge: a command that can never print its marker. A nested shell is
+        stopped (back to our shell, nothing lost); otherwise the shell is restarted. None
+        when the command may still end by itself."""
+        shell = self._require_shell()
+        view = shell.view()
+        wedge = find_wedge(view, interrupted=interrupted, new_command=new_command)
+        if wedge is None:
+            return None
+        if wedge == "nested" and shell.kill_foreground():
+            outcome = self._wait(cap, idle=None, deadline=time.monotonic() + _INTERRUPT_GRACE)
+            if outcome != "deadline":
+                note = NESTED_SHELL_NOTE.format(program=describe(view.foreground))
+                return self._finish(cap, outcome, [*notes, note])
+        program = describe(view.shell if wedge == "replaced" else view.foreground)
+        return self._restart(cap, notes, _WEDGE_REASONS[wedge].format(program=program))
+
+    def _restart(self, cap: Capture, notes: list[str], reason: str) -> CommandResult:
+        """Replace a wedged shell by a fresh one in the last known working directory."""
+        output = cap.text()
+        self._stop_shell()
+        self._running, self._pending = False, b""
+        self.start(self._cwd)
+        note = WEDGED_SHELL_NOTE.format(reason=reason, cwd=self._cwd)
+        return self._result(output, -1, [*notes, note])
 
     def _shell_exited(self, cap: Capture, notes: list[str]) -> CommandResult:
         shell = self._require_shell()

@@ -2,13 +2,21 @@
 
 A command is typed as one `eval -- $'...'`, so any text (several lines, heredocs,
 functions, unbalanced quotes) runs as a single command followed by exactly one marker:
-PROMPT_COMMAND prints it before every prompt, carrying a per-session nonce, the exit status
-and $PWD. `Capture` reads one call's output up to that marker in bounded memory.
+PROMPT_COMMAND prints it before the next prompt, carrying the command's nonce, its exit
+status and $PWD. `Capture` reads one call's output up to that marker in bounded memory.
+
+The nonce is the marker's secret: fresh for every command, set on the command's own input
+line (read whole by the shell before the command starts) in an unexported variable, so
+nothing the command starts can read it from its environment, its arguments, the terminal
+or a file, and a script printing a marker cannot end or shift an observation. The prompt
+hook forgets it once printed; the hook and PROMPT_COMMAND are read-only, so a command cannot
+take the marker away by redefining them (see shell_watch for what still can).
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 
 from sandbox.output import MAX_OUTPUT_CHARS, cut_marker, decode_output, truncate_middle
 
@@ -31,34 +39,54 @@ _ESCAPES = {ord("\\"): "\\\\", ord("'"): "\\'", ord("\n"): "\\n", ord("\t"): "\\
 _ESCAPES.update({c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if c not in _ESCAPES})
 
 
-def encode_command(command: str) -> bytes:
-    """The terminal input that runs command as one `eval`, in lines a terminal accepts."""
+def new_nonce() -> str:
+    """A fresh secret for one command's marker."""
+    return secrets.token_hex(8)
+
+
+def encode_command(command: str, nonce: str) -> bytes:
+    """The terminal input that runs command as one `eval`, in lines a terminal accepts,
+    ended by the marker carrying nonce."""
     chunks = [
         command[i : i + _CHUNK_CHARS].translate(_ESCAPES)
         for i in range(0, len(command), _CHUNK_CHARS)
     ]
     # Adjacent $'..' words joined by backslash-newline form one word for bash.
-    line = "eval -- $'" + "'\\\n$'".join(chunks) + "'\n"
+    line = _arm(nonce) + "eval -- $'" + "'\\\n$'".join(chunks) + "'\n"
     return line.encode("utf-8", errors="replace")
 
 
+def _arm(nonce: str) -> str:
+    """Set the nonce for the next marker, then give the command back the previous $?.
+
+    `export -n`: not exported even under `set -a`; `2>/dev/null`: not traced under `set -x`
+    (the trace may go to a file the command reads). The leading `:` because after a syntax
+    error in an `eval`, bash does not take the next line's first `{` as a keyword.
+    """
+    return f":; {{ __rh_n={nonce}; export -n __rh_n; __rh_ret; }} 2>/dev/null; "
+
+
 def marker_tag(nonce: str) -> bytes:
-    """The start of the marker the prompt of the shell with this nonce prints."""
+    """The start of the marker printed at the end of the command given this nonce."""
     return f"###RH-{nonce}###".encode()
 
 
 def prompt_setup(nonce: str) -> bytes:
-    """Shell setup: print the marker before each prompt, empty prompts, no history.
+    """Shell setup: the marker hook, empty prompts, no history; its own marker carries nonce.
 
-    The function keeps $? intact for the next command; the marker goes to /dev/tty so a
-    command redirecting stdout or stderr with `exec` does not hide it. The nonce is passed
-    as an argument so the marker never appears literally in `set` or `declare` output.
+    The hook prints the marker only when a command set a nonce (a prompt redrawn after C-c
+    at an idle prompt prints nothing), keeps $? for the next command (`__rh_ret`), and
+    writes to /dev/tty so a command redirecting stdout or stderr with `exec` does not hide
+    it. PS0 would print before every command, inside its output.
     """
     return (
-        "__rh_prompt() { local s=$?; "
-        f'printf \'\\n###RH-%s###%s###%s###\\n\' {nonce} "$s" "$PWD" >/dev/tty; '
-        "PS1=; PS2=; return $s; }; "
-        "PROMPT_COMMAND=__rh_prompt; PS1=; PS2=; set +H +o history; unset HISTFILE\n"
+        "__rh_prompt() { local s=$?; __rh_s=$s; "
+        'if [ -n "${__rh_n-}" ]; then '
+        'printf \'\\n###RH-%s###%s###%s###\\n\' "$__rh_n" "$s" "$PWD" >/dev/tty; __rh_n=; fi; '
+        "PS0=; PS1=; PS2=; return $s; }; "
+        "__rh_ret() { return $__rh_s; }; "
+        "readonly -f __rh_prompt __rh_ret; readonly PROMPT_COMMAND=__rh_prompt; "
+        f"PS1=; PS2=; set +H +o history; unset HISTFILE; __rh_s=0; __rh_n={nonce}\n"
     ).encode()
 
 

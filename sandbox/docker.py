@@ -19,6 +19,7 @@ from docker.models.containers import Container
 
 from sandbox.bash_session import BashSession
 from sandbox.docker_engine import (
+    DEFAULT_PIDS_LIMIT,
     ContainerSpec,
     Mount,
     attach_or_create,
@@ -31,11 +32,12 @@ from sandbox.docker_engine import (
 # Re-exported: the controller imports these from here.
 from sandbox.docker_files import ContainerFiles
 from sandbox.docker_transport import ShellStarter
-from sandbox.protocol import CommandResult, PathKind, SandboxError
+from sandbox.protocol import MAX_READ_BYTES, CommandResult, PathKind, SandboxError
 
 
 class DockerSandbox:
-    """Commands run in a container of `image`, as `user`, on the given bind mounts."""
+    """Commands run in a container of `image`, as `user`, on the given mounts; the
+    container is hardened whatever the options (see docker_engine)."""
 
     def __init__(
         self,
@@ -51,6 +53,7 @@ class DockerSandbox:
         network_mode: str | None = None,
         mem_limit: str | None = None,
         nano_cpus: int | None = None,
+        pids_limit: int | None = DEFAULT_PIDS_LIMIT,
         keep_alive: bool = False,
         scope: str = "",
         client: docker.DockerClient | None = None,
@@ -63,7 +66,12 @@ class DockerSandbox:
             mounts=tuple(mounts),
             user=user,
             env=dict(env or {}),
-            limits={"network_mode": network_mode, "mem_limit": mem_limit, "nano_cpus": nano_cpus},
+            limits={
+                "network_mode": network_mode,
+                "mem_limit": mem_limit,
+                "nano_cpus": nano_cpus,
+                "pids_limit": pids_limit,
+            },
         )
         self._soft_timeout = soft_timeout
         self._max_wait = max_wait
@@ -163,8 +171,8 @@ class DockerSandbox:
 
     # -- files: see docker_files -----------------------------------------------------------
 
-    def read_file(self, path: str) -> bytes:
-        return self._require_files().read_file(path)
+    def read_file(self, path: str, max_bytes: int = MAX_READ_BYTES) -> bytes:
+        return self._require_files().read_file(path, max_bytes)
 
     def write_file(self, path: str, data: bytes) -> None:
         """Write through symlinks like open() does; an existing file keeps its mode (it is

@@ -4,6 +4,16 @@ A container is created from a ContainerSpec, labelled with its run id and state 
 (scope), and reattached when a kept one is still running. The labels are how runhands
 finds its containers again (`managed_run_ids`, `remove_leftovers`): a container without
 them is never touched.
+
+Every container is hardened (`_HARDENING`): never privileged, every capability dropped,
+`no-new-privileges`, a PID limit. No capability is given back because a shell needs none:
+the engine switches to the sandbox user before the capabilities are dropped, creating
+files in one's own directories and `chown`/`chgrp` of one's own files to oneself or one's
+groups are plain permissions. What this takes away is what only root could do: write
+other users' files (DAC_OVERRIDE), chown to someone else (CHOWN), signal other users'
+processes (KILL: our own clean-up scripts run as the sandbox user), setuid/setgid (so
+`su`, `sudo` and `apt-get`, which drops to its `_apt` user, fail), raw sockets (ping),
+mknod, mount.
 """
 
 from __future__ import annotations
@@ -19,9 +29,10 @@ import docker
 import docker.errors
 import msgspec
 from docker.models.containers import Container
+from docker.types import Mount as DockerMount
 from docker.utils import parse_repository_tag
 
-from sandbox.docker_transport import DOCKER_ERRORS, explain, run_script
+from sandbox.docker_transport import DOCKER_ERRORS, Ran, explain, run_script
 from sandbox.protocol import SandboxError
 
 LABEL_RUN = "runhands.run_id"
@@ -31,6 +42,18 @@ LABEL_MANAGED = "runhands.managed"
 LABEL_SCOPE = "runhands.scope"
 # Keeps the container running; falls back to tail where `sleep` has no "infinity".
 _IDLE = ["bash", "-c", "sleep infinity || tail -f /dev/null"]
+# Processes and threads the container may hold at once: a fork bomb stops there, while
+# builds (make -j, a JVM, node) stay far below it.
+DEFAULT_PIDS_LIMIT = 4096
+_HARDENING: dict[str, Any] = {
+    "privileged": False,
+    "cap_drop": ["ALL"],
+    "security_opt": ["no-new-privileges"],
+}
+# An empty named volume mounted read-only over what a sandbox must not see. A volume, not a
+# tmpfs: the engine's archive API (the editor's way in) sees binds and volumes, not tmpfs.
+EMPTY_VOLUME = "runhands-empty"
+_PROBE_TRIES = 3
 
 # Who the sandbox user is, and a writable HOME: the image's when it is writable, otherwise
 # /tmp/home (sticky and world-writable, so any later uid can use it too).
@@ -49,11 +72,18 @@ _MAKE_HOME = "mkdir -p /tmp/home && chmod 1777 /tmp/home"
 
 
 class Mount(msgspec.Struct, frozen=True):
-    """A host directory bind-mounted into the container."""
+    """A host path bind-mounted into the container; with `empty`, an empty read-only
+    directory that hides what lies at `container` (`host` is then unused)."""
 
     host: str
     container: str
     read_only: bool = False
+    empty: bool = False
+
+    def for_engine(self) -> DockerMount:
+        if self.empty:
+            return DockerMount(self.container, EMPTY_VOLUME, read_only=True, no_copy=True)
+        return DockerMount(self.container, self.host, type="bind", read_only=self.read_only)
 
 
 class ContainerUser(msgspec.Struct, frozen=True):
@@ -117,9 +147,6 @@ def attach_or_create(client: docker.DockerClient, spec: ContainerSpec) -> tuple[
 
 
 def _create(client: docker.DockerClient, spec: ContainerSpec) -> Container:
-    binds = {
-        m.host: {"bind": m.container, "mode": "ro" if m.read_only else "rw"} for m in spec.mounts
-    }
     limits = {key: value for key, value in spec.limits.items() if value is not None}
     container = client.containers.create(
         spec.image,
@@ -129,8 +156,11 @@ def _create(client: docker.DockerClient, spec: ContainerSpec) -> Container:
         user=spec.user or "",
         working_dir=spec.workdir,
         environment=spec.env,
-        volumes=binds,
+        # Mounts, not `volumes`: that dict is keyed by host path, so one directory mounted
+        # twice (rw at /workspace, ro at /data) would silently lose one of its mounts.
+        mounts=[m.for_engine() for m in spec.mounts],
         init=True,  # reaps the zombies of orphaned processes
+        **_HARDENING,
         **limits,
     )
     try:
@@ -143,18 +173,43 @@ def _create(client: docker.DockerClient, spec: ContainerSpec) -> Container:
 
 def probe_user(container: Container, spec: ContainerSpec) -> ContainerUser:
     """Who the sandbox user is in the started container, with a writable HOME for it."""
-    ran = run_script(container, _PROBE_USER, user=spec.user)
-    parts = ran.out.decode(errors="replace").split()
-    if ran.code != 0 or len(parts) < 2:
-        said = " ".join((ran.err or ran.out).decode(errors="replace").split())[-300:]
-        raise SandboxError(
-            f"cannot run bash in image {spec.image} as user {spec.user or '(default)'} "
-            f"(the image needs bash): {said or f'exit code {ran.code}'}"
-        )
+    ran, parts = _ask_probe(container, spec)
+    if len(parts) < 2:
+        raise SandboxError(_probe_failure(spec, ran))
     if len(parts) < 3:  # no writable home for that uid: make one as root
         run_script(container, _MAKE_HOME)
         parts.append("/tmp/home")
     return ContainerUser(uid=int(parts[0]), gid=int(parts[1]), home=parts[2])
+
+
+def _ask_probe(container: Container, spec: ContainerSpec) -> tuple[Ran, list[str]]:
+    """The probe's answer, asked again when it came back empty or cut, or the engine
+    failed: under load the engine now and then loses the output of an exec that
+    succeeded."""
+    for _ in range(_PROBE_TRIES):
+        ran = run_script(container, _PROBE_USER, user=spec.user)
+        parts = ran.out.decode(errors="replace").split()
+        if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
+            return ran, parts
+        if ran.code > 0:
+            break  # bash is missing or failed: asking again changes nothing
+    return ran, []
+
+
+def _probe_failure(spec: ContainerSpec, ran: Ran) -> str:
+    """What really failed: bash (missing, or refusing the user), or the engine."""
+    who = f"in image {spec.image} as user {spec.user or '(default)'}"
+    said = " ".join((ran.err or ran.out).decode(errors="replace").split())[-300:]
+    if ran.code == -1:
+        return f"cannot run bash {who}: the engine failed: {said or 'no answer'}"
+    if ran.code == 0:
+        answer = repr(said) if said else "nothing"
+        return (
+            f"cannot tell who the sandbox user is {who}: the probe answered {answer} with "
+            f"exit code 0, {_PROBE_TRIES} times (the engine lost the output of docker exec, "
+            "or `bash` in the image is not bash)"
+        )
+    return f"cannot run bash {who} (the image needs bash): {said or f'exit code {ran.code}'}"
 
 
 def remove_leftovers(

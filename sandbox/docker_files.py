@@ -20,12 +20,17 @@ import docker.errors
 from docker.models.containers import Container
 
 from sandbox.docker_transport import DOCKER_ERRORS, explain, run_script
-from sandbox.protocol import PathKind
+from sandbox.file_reading import not_regular, too_large
+from sandbox.protocol import MAX_READ_BYTES, PathKind
 
 _MAX_SYMLINKS = 40
 # Go's os.FileMode bits, as the archive API's stat header reports them.
 _MODE_DIR = 1 << 31
 _MODE_SYMLINK = 1 << 27
+# Device, named pipe, socket, character device, irregular: never read (see file_reading).
+_MODE_SPECIAL = (1 << 26) | (1 << 25) | (1 << 24) | (1 << 21) | (1 << 19)
+# What an archive of one file holds besides its bytes: headers, padding, end blocks.
+_TAR_OVERHEAD = 64 * 1024
 
 # Entries under $1 down to $2 levels, NUL-separated, directories with a trailing "/",
 # hidden ones excluded; symlinked directories are listed but not entered.
@@ -62,20 +67,40 @@ class ContainerFiles:
         self._uid = uid
         self._gid = gid
 
-    def read_file(self, path: str) -> bytes:
-        target, kind, _ = self._follow(self._resolve(path))
+    def read_file(self, path: str, max_bytes: int = MAX_READ_BYTES) -> bytes:
+        target, kind, stat = self._follow(self._resolve(path))
         _raise_unless_file(kind, target)
+        if stat and stat.get("size", 0) > max_bytes:
+            raise too_large(target, max_bytes)
+        data = self._archive(target, max_bytes + _TAR_OVERHEAD)
+        if data is None:  # it grew since its stat
+            raise too_large(target, max_bytes)
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            member = tar.next()
+            if member is not None and not member.isreg():
+                raise not_regular(target, "a FIFO, device or socket")
+            if member is not None and member.size > max_bytes:
+                raise too_large(target, max_bytes)
+            content = tar.extractfile(member) if member else None
+            return content.read() if content else b""
+
+    def _archive(self, target: str, limit: int) -> bytes | None:
+        """The engine's archive of one file, None when it is larger than limit."""
+        chunks: list[bytes] = []
+        size = 0
         try:
             stream, _ = self._api.get_archive(self._container.id, target)
-            data = b"".join(stream)
+            for chunk in stream:
+                size += len(chunk)
+                if size > limit:
+                    stream.close()
+                    return None
+                chunks.append(chunk)
         except docker.errors.NotFound:
             raise _os_error(errno.ENOENT, target) from None
         except DOCKER_ERRORS as exc:
             raise OSError(errno.EIO, explain(exc), target) from exc
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            member = tar.next()
-            content = tar.extractfile(member) if member else None
-            return content.read() if content else b""
+        return b"".join(chunks)
 
     def write_file(self, path: str, data: bytes) -> None:
         """Write through symlinks like open() does; an existing file keeps its mode (it is
@@ -126,7 +151,7 @@ class ContainerFiles:
             if stat is None:
                 return path, "missing", None
             if not stat["mode"] & _MODE_SYMLINK:
-                return path, "dir" if stat["mode"] & _MODE_DIR else "file", stat
+                return path, _kind(stat["mode"]), stat
             if not stat.get("linkTarget"):
                 return path, "missing", None
             path = stat["linkTarget"]
@@ -172,11 +197,20 @@ class ContainerFiles:
             raise OSError(errno.EIO, explain(exc), target) from exc
 
 
+def _kind(mode: int) -> PathKind:
+    """A found file's kind from its Go file mode."""
+    if mode & _MODE_DIR:
+        return "dir"
+    return "special" if mode & _MODE_SPECIAL else "file"
+
+
 def _raise_unless_file(kind: PathKind, path: str) -> None:
     if kind == "missing":
         raise _os_error(errno.ENOENT, path)
     if kind == "dir":
         raise _os_error(errno.EISDIR, path)
+    if kind == "special":
+        raise not_regular(path, "a FIFO, device or socket")
 
 
 def _os_error(code: int, path: str) -> OSError:

@@ -18,6 +18,7 @@ import requests
 from docker.models.containers import Container
 
 from sandbox.protocol import SandboxError
+from sandbox.shell_watch import ShellView, parse_view
 
 # What talking to the engine may raise: the SDK's errors, HTTP errors, socket errors.
 DOCKER_ERRORS = (docker.errors.DockerException, requests.RequestException, OSError)
@@ -41,6 +42,26 @@ read -r stat < "/proc/$1/stat" || exit 1
 fields=(${stat##*) })
 group=${fields[5]}
 [ "$group" -gt 0 ] && [ "$group" != "$1" ] && kill -9 -- "-$group"
+"""
+
+# What runs on the shell's terminal, for shell_watch.parse_view: the shell's command line and
+# the foreground job's (an argument count, then the arguments NUL-terminated), then 1 when
+# that job reads the shell's terminal.
+_VIEW = r"""
+args() {
+  local a=()
+  mapfile -d '' a < "/proc/$1/cmdline"
+  printf '%d\n' "${#a[@]}"
+  [ ${#a[@]} = 0 ] || printf '%s\0' "${a[@]}"
+}
+read -r stat < "/proc/$1/stat" || exit 1
+fields=(${stat##*) })
+group=${fields[5]}
+args "$1"
+[ "$group" -gt 0 ] && [ "$group" != "$1" ] || { printf '0\n0'; exit 0; }
+args "$group"
+[ "/proc/$group/fd/0" -ef "/proc/$1/fd/0" ] && echo 1
+exit 0
 """
 
 # SIGKILL the shell's session and the descendants of its members (a child may have started
@@ -112,6 +133,7 @@ class ExecTransport:
         self, container: Container, *, user: str | None, workdir: str, env: dict[str, str]
     ) -> None:
         self._container = container
+        self._user = user
         self._api = container.client.api
         self._closed = False
         self._eof = False
@@ -212,14 +234,24 @@ class ExecTransport:
             time.sleep(0.01)
 
     def kill_foreground(self) -> bool:
-        return run_script(self._container, _KILL_FOREGROUND, str(self._pid)).code == 0
+        return self._script(_KILL_FOREGROUND).code == 0
+
+    def view(self) -> ShellView:
+        ran = self._script(_VIEW)
+        return parse_view(ran.out) if ran.code == 0 else ShellView()
 
     def close(self) -> None:
         """Kill the shell's session and close the socket; idempotent."""
         if self._closed:
             return
-        run_script(self._container, _KILL_SESSION, str(self._pid))
+        self._script(_KILL_SESSION)
         self.detach()
+
+    def _script(self, script: str) -> Ran:
+        """Run a script about the shell (clean-up, what runs on its terminal) as the shell's
+        own user: the container has no capabilities, so root could neither signal another
+        user's processes (CAP_KILL) nor read their /proc entries (CAP_SYS_PTRACE)."""
+        return run_script(self._container, script, str(self._pid), user=self._user)
 
     def detach(self) -> None:
         """Close the socket and leave the shell's processes as they are (kept container, or

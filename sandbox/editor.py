@@ -6,16 +6,20 @@ Every message is written for the model: what went wrong and what to do instead.
 
 from __future__ import annotations
 
+import errno
 import posixpath
 from collections.abc import Callable
 
 import msgspec
 
-from sandbox.protocol import Sandbox
+from sandbox.file_reading import describe_size
+from sandbox.protocol import PathKind, Sandbox
 
 COMMANDS = ("view", "create", "str_replace", "insert", "undo_edit")
 SNIPPET_LINES = 4  # lines of context shown around an edit
 MAX_VIEW_CHARS = 16_000
+# The largest file the editor reads: it holds the whole text (and its undo history).
+MAX_FILE_BYTES = 10_000_000
 MAX_HISTORY = 10  # undo levels kept per file
 _QUOTE_CHARS = 300  # how much of an old_str is repeated in an error message
 
@@ -74,7 +78,7 @@ class Editor:
     # -- commands --------------------------------------------------------------------------
 
     def _view(self, path: str, view_range: list[int] | None) -> str:
-        kind = self._sandbox.path_kind(path)
+        kind = self._kind(path, "view")
         if kind == "missing":
             raise _EditorError(f"The path {path} does not exist. Please provide a valid path.")
         if kind == "dir":
@@ -106,7 +110,7 @@ class Editor:
     def _create(self, path: str, file_text: str | None) -> str:
         if file_text is None:
             raise _EditorError("Parameter `file_text` is required for command: create.")
-        kind = self._sandbox.path_kind(path)
+        kind = self._kind(path, "create")
         if kind == "dir":
             raise _EditorError(f"The path {path} is a directory; `create` needs a file path.")
         if kind == "file":
@@ -177,6 +181,7 @@ class Editor:
                 "made with this tool can be undone."
             )
         previous = versions[-1]
+        self._kind(path, "undo_edit")  # replaced by a FIFO since, writing would block
         self._sandbox.write_file(path, previous)
         versions.pop()
         lines = _split_lines(previous.decode())
@@ -199,8 +204,19 @@ class Editor:
             )
         return posixpath.normpath(path)
 
-    def _read_text(self, path: str, command: str) -> str:
+    def _kind(self, path: str, command: str) -> PathKind:
+        """What is at path; a special file is an error: it is never opened."""
         kind = self._sandbox.path_kind(path)
+        if kind == "special":
+            raise _EditorError(
+                f"The path {path} is a special file (a FIFO, device or socket), not a regular "
+                f"file, so `{command}` does not open it: reading it could wait forever or never "
+                f"end. Inspect it with execute_bash instead, e.g. `ls -l {path}`."
+            )
+        return kind
+
+    def _read_text(self, path: str, command: str) -> str:
+        kind = self._kind(path, command)
         if kind == "missing":
             raise _EditorError(f"The path {path} does not exist. Please provide a valid path.")
         if kind == "dir":
@@ -208,7 +224,7 @@ class Editor:
                 f"The path {path} is a directory and `{command}` works on files only. "
                 "Use `view` to list the directory."
             )
-        data = self._sandbox.read_file(path)
+        data = self._read_bytes(path, command)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -220,6 +236,18 @@ class Editor:
                 f"`xxd {path} | head`."
             )
         return text
+
+    def _read_bytes(self, path: str, command: str) -> bytes:
+        try:
+            return self._sandbox.read_file(path, MAX_FILE_BYTES)
+        except OSError as exc:
+            if exc.errno != errno.EFBIG:
+                raise
+        raise _EditorError(
+            f"The file {path} is larger than {describe_size(MAX_FILE_BYTES)}, the most "
+            f"`{command}` works on. Use execute_bash instead, e.g. `sed -n '1,100p' {path}` to "
+            f"see lines 1-100, `grep -n 'text' {path}` to find lines, `sed -i` to edit."
+        )
 
     def _unique_position(self, text: str, old_str: str, path: str) -> int:
         positions = _find_all(text, old_str)

@@ -17,6 +17,13 @@ _ANSI = re.compile(
 # Control characters other than tab and newline: they only garble the text (bells, NULs,
 # backspaces, binary noise) and some of them are invalid in JSON or XML.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# What a terminal obeys rather than shows: C0 controls but tab and newline (ESC starts the
+# sequences that retitle the window, move the cursor or set the clipboard with OSC 52),
+# DEL, C1 controls (some terminals take U+009B as CSI and U+009D as OSC) and the bidi
+# controls that reorder what is displayed.
+_TERMINAL_UNSAFE = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def cut_marker(count: int, unit: str = "characters") -> str:
@@ -57,3 +64,22 @@ def decode_output(data: bytes) -> str:
     if "\r" in text:
         text = "\n".join(_apply_carriage_returns(line) for line in text.split("\n"))
     return _CONTROL.sub("", text)
+
+
+def for_terminal(text: str) -> str:
+    """Text someone else wrote (the model, a file), safe to print: each character a
+    terminal would obey is shown escaped instead (ESC as `\\x1b`), so an escape sequence
+    reads as text and the attempt stays visible; newlines and tabs are kept."""
+    return _TERMINAL_UNSAFE.sub(_visible, text)
+
+
+def json_for_terminal(line: str) -> str:
+    """A JSON text safe to print: the characters a terminal would obey that the encoder
+    leaves as they are (DEL, C1 and bidi controls) written as `\\u` escapes, which decode
+    to the same string."""
+    return _TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

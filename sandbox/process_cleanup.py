@@ -12,7 +12,8 @@ import signal
 import time
 from typing import NamedTuple
 
-# Set in the environment of every shell runhands starts; its value is the session's nonce.
+# Set in the environment of every shell runhands starts; its value is the session's random
+# tag. Anything in the sandbox can read it: it is not the end-of-command marker's secret.
 SESSION_TAG_VAR = "RUNHANDS_SANDBOX_ID"
 
 
@@ -81,10 +82,10 @@ def stop_leftovers(identity: str) -> bool:
     `BashSession.identity`). Every process started in that shell inherits its tag variable,
     so this finds them all, even those that left its session or lost their parent, and
     never touches a process it did not start. True when something was stopped."""
-    _, _, nonce = identity.partition(":")
-    if not nonce:
+    _, _, session_tag = identity.partition(":")
+    if not session_tag:
         return False
-    tag = f"{SESSION_TAG_VAR}={nonce}".encode()
+    tag = f"{SESSION_TAG_VAR}={session_tag}".encode()
     stopped = False
     for _ in range(50):  # a dying process may still fork: look again until none is left
         tagged = [pid for pid in _process_table() if pid != os.getpid() and _has_tag(pid, tag)]

@@ -10,7 +10,10 @@ from typing import Literal, Protocol, runtime_checkable
 
 import msgspec
 
-PathKind = Literal["file", "dir", "missing"]
+# "special": a FIFO, device or socket, which file operations never open.
+PathKind = Literal["file", "dir", "special", "missing"]
+# What read_file returns at most unless the caller asks for less (see file_reading).
+MAX_READ_BYTES = 50_000_000
 
 
 class CommandResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,8 +67,10 @@ class Sandbox(Protocol):
         """Run a command in the persistent shell (or send input to the running one)."""
         ...
 
-    def read_file(self, path: str) -> bytes:
-        """Read a file; FileNotFoundError / IsADirectoryError as the OS would."""
+    def read_file(self, path: str, max_bytes: int = MAX_READ_BYTES) -> bytes:
+        """Read a regular file whole; FileNotFoundError / IsADirectoryError as the OS
+        would, OSError(EINVAL) for a special file (never opened: it could block forever or
+        never end), OSError(EFBIG) when it holds more than max_bytes."""
         ...
 
     def write_file(self, path: str, data: bytes) -> None:
@@ -73,7 +78,8 @@ class Sandbox(Protocol):
         ...
 
     def path_kind(self, path: str) -> PathKind:
-        """Whether path is a file, a directory or missing."""
+        """Whether path (symlinks followed) is a regular file, a directory, a special file
+        or missing."""
         ...
 
     def list_dir(self, path: str, depth: int = 2) -> list[str]:

@@ -4,18 +4,42 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import pty
 import select
 import shutil
 import signal
+import struct
 import subprocess
 import termios
+from collections.abc import Callable
+from typing import NamedTuple
 
 from sandbox.process_cleanup import kill_session
 from sandbox.protocol import SandboxError
+from sandbox.shell_watch import ShellView, read_local_view
 
 _WINSIZE = (50, 200)  # rows, columns: wide enough that tools do not wrap much
+_TIOCGSID = getattr(termios, "TIOCGSID", 0x5429)  # Linux's number; Python does not export it
+
+
+class Launch(NamedTuple):
+    """How the shell is started around bash: e.g. inside bubblewrap."""
+
+    prefix: list[str]  # the command the shell runs under (bubblewrap and its options)
+    tty: str  # the terminal's path as the shell sees it
+    cwd: str  # where that command starts on this machine
+    setup: str = ""  # shell commands run before the interactive bash (e.g. a ulimit)
+
+
+# Given the terminal's path on this machine and the shell's working directory, how to
+# start the shell.
+Launcher = Callable[[str, str], Launch]
+
+
+def _direct(tty: str, cwd: str) -> Launch:
+    return Launch([], tty, cwd)
 
 
 def _open_pty() -> tuple[int, int]:
@@ -32,22 +56,23 @@ def _open_pty() -> tuple[int, int]:
 class PtyTransport:
     """A local bash on a pty master, with a pidfd that becomes readable when it exits."""
 
-    def __init__(self, workdir: str, env: dict[str, str]) -> None:
+    def __init__(self, workdir: str, env: dict[str, str], launcher: Launcher = _direct) -> None:
         bash = shutil.which("bash") or "/bin/bash"
         self.master, slave = _open_pty()
         # The shell needs the pty as its controlling terminal for job control and C-c. A new
         # session leader that opens a terminal by name gets it as such: an outer bash does
         # that and execs the real one (same pid). This avoids preexec_fn, which runs Python
         # between fork and exec and may deadlock when other threads exist.
-        relay = 'exec "$0" --noprofile --norc --noediting -i 0<>"$1" 1>&0 2>&0'
-        argv = [bash, "--noprofile", "--norc", "-c", relay, bash, os.ttyname(slave)]
+        launch = launcher(os.ttyname(slave), workdir)
+        relay = launch.setup + 'exec "$0" --noprofile --norc --noediting -i 0<>"$1" 1>&0 2>&0'
+        argv = [*launch.prefix, bash, "--noprofile", "--norc", "-c", relay, bash, launch.tty]
         try:
             self.proc = subprocess.Popen(
                 argv,
                 stdin=slave,
                 stdout=slave,
                 stderr=slave,
-                cwd=workdir,
+                cwd=launch.cwd,
                 env=env,
                 start_new_session=True,
             )
@@ -117,13 +142,21 @@ class PtyTransport:
     def kill_foreground(self) -> bool:
         try:
             group = os.tcgetpgrp(self.master)
+            shell = _session_of(self.master)
         except OSError:
             return False
-        if group <= 0 or group == self.pid:
+        if group <= 0 or group == shell:
             return False
         with contextlib.suppress(OSError):
             os.killpg(group, signal.SIGKILL)
         return True
+
+    def view(self) -> ShellView:
+        try:
+            group, shell = os.tcgetpgrp(self.master), _session_of(self.master)
+        except OSError:
+            return ShellView()
+        return read_local_view(shell, group)
 
     def close(self) -> None:
         """Kill the whole session and reap the shell; idempotent."""
@@ -137,3 +170,10 @@ class PtyTransport:
             if fd is not None:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+
+
+def _session_of(master: int) -> int:
+    """The terminal's session leader: the shell, whether started directly or inside a
+    sandbox (where it is not the process we started)."""
+    raw = fcntl.ioctl(master, _TIOCGSID, struct.pack("i", 0))
+    return struct.unpack("i", raw)[0]

@@ -330,7 +330,7 @@ class CheckpointStore:
         if not os.access(full, os.R_OK):
             return "unreadable"
         if self._secrets and self._holds_secret(full):
-            return "holds a secret runhands knows (a model API key)"
+            return "holds a secret runhands knows (e.g. an API key)"
         return None
 
     def _holds_secret(self, path: bytes) -> bool:

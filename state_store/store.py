@@ -126,9 +126,9 @@ class RunStore:
         lines = []
         for seq, (event_type, fields) in enumerate(opening, start=1):
             # (a fork's copied history keeps its times)
-            event = event_type(seq=seq, **{"ts": time.time(), **fields})
+            event, line = self._redacted(event_type(seq=seq, **{"ts": time.time(), **fields}))
             self.events.append(event)
-            lines.append(self._line(event))
+            lines.append(line)
         path, data = self.run_dir / EVENTS_FILE, b"".join(lines)
         self._faults_before_write(path, len(data))
         try:
@@ -181,8 +181,7 @@ class RunStore:
 
     def append(self, event_type: type[Event], **fields: Any) -> Event:
         """Build the next event (sequence number and time filled in) and write it."""
-        event = event_type(seq=self._seq + 1, ts=time.time(), **fields)
-        line = self._line(event)
+        event, line = self._redacted(event_type(seq=self._seq + 1, ts=time.time(), **fields))
         # A signal between the write and the count would leave a gap or a duplicate
         # sequence number: hold SIGINT/SIGTERM for these two steps.
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
@@ -193,8 +192,14 @@ class RunStore:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         return event
 
-    def _line(self, event: Event) -> bytes:
-        return self.redactor.bytes(self._encoder.encode(event)) + b"\n"
+    def _redacted(self, event: Event) -> tuple[Event, bytes]:
+        """The event as the log holds it (known secrets replaced) and its line: the model,
+        the fold and the reporter then see exactly what a resumed run will see."""
+        raw = self._encoder.encode(event)
+        line = self.redactor.bytes(raw)
+        if line != raw:
+            event = _event_decoder.decode(line)
+        return event, line + b"\n"
 
     def _write_line(self, line: bytes) -> None:
         assert self._log_fd is not None, "store is closed"

@@ -18,7 +18,14 @@ from controller.agent.leftovers import stop_leftovers
 from controller.agent.lifecycle import State, Trigger
 from controller.agent.outcome import EndReason
 from controller.agent.timeline import own_events
-from controller.agent.tools import INTERRUPTED_ACTION, PURE_TOOLS, Outcome, run_tool
+from controller.agent.tools import (
+    INTERRUPTED_ACTION,
+    PURE_TOOLS,
+    Outcome,
+    describe_action,
+    run_tool,
+)
+from controller.trajectory import RecordedStep
 from sandbox import SandboxError
 from state_store.events import (
     Action,
@@ -28,6 +35,7 @@ from state_store.events import (
     ToolCall,
     UserMessage,
 )
+from state_store.files import holds_redaction
 
 NOT_RUN_NEW_INSTRUCTION = "Not run: the run was resumed with a new instruction (below)."
 
@@ -99,7 +107,7 @@ def _reenter(ctx: RunContext, replayed: int) -> Next:
 def _replay(ctx: RunContext) -> int:
     """Carry out the recorded actions as if the model had asked for them, so the model takes
     over with their real observations in its context. A recorded `finish` is skipped."""
-    steps = [s for s in ctx.replay_steps if not isinstance(s.args, Finish)]
+    steps = [s for s in ctx.replay_steps if not isinstance(s.args, Finish) and _replayable(ctx, s)]
     for step in steps:
         number = ctx.snapshot.counters.steps + 1
         call = ToolCall(
@@ -114,6 +122,16 @@ def _replay(ctx: RunContext) -> int:
             save_checkpoint(ctx)
     ctx.replay_steps = []
     return len(steps)
+
+
+def _replayable(ctx: RunContext, step: RecordedStep) -> bool:
+    """A recorded action that held a secret was saved with `****`, which would run as a
+    shell glob: it is left out, and said so."""
+    if not holds_redaction(_arguments(step.args)):
+        return True
+    described = describe_action(step.args)
+    ctx.reporter.info(f"runhands: not replayed (it held a secret, saved as ****): {described}")
+    return False
 
 
 def _arguments(args: msgspec.Struct) -> str:

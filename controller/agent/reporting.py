@@ -9,6 +9,7 @@ from typing import TextIO
 import msgspec
 
 from controller.agent.tools import describe_action, first_line
+from sandbox.output import for_terminal, json_for_terminal
 from state_store.events import (
     Action,
     ChangeSummary,
@@ -30,7 +31,8 @@ _PREVIEW_WIDTH = 160
 
 
 class Reporter:
-    """Prints each event as it is saved. Secrets are redacted from everything printed."""
+    """Prints each event as it is saved. Secrets are redacted from everything printed, and
+    what the model or a command wrote cannot drive the terminal (see `for_terminal`)."""
 
     def __init__(
         self,
@@ -52,12 +54,12 @@ class Reporter:
 
     def info(self, text: str) -> None:
         """A line for the human reader (stderr), whatever the mode."""
-        print(self._redact(text), file=self._err, flush=True)
+        print(for_terminal(self._redact(text)), file=self._err, flush=True)
 
     def event(self, event: Event) -> None:
         if self.json_lines:
             line = msgspec.json.encode(event).decode()
-            print(self._redact(line), file=self._out, flush=True)
+            print(json_for_terminal(self._redact(line)), file=self._out, flush=True)
         if self.log_all_events:
             self.info(f"[event] {msgspec.json.encode(event).decode()}")
         elif not self.json_lines or isinstance(event, RunEnded):
@@ -65,7 +67,7 @@ class Reporter:
             if text:
                 self.info(text)
         if isinstance(event, RunEnded) and not self.json_lines and event.message:
-            print(self._redact(event.message), file=self._out, flush=True)
+            print(for_terminal(self._redact(event.message)), file=self._out, flush=True)
 
 
 def describe(event: Event) -> str | None:

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from controller import __version__
 from controller.agent.outcome import ExitCode
+from controller.cli.hardening import make_undumpable
 from controller.config import (
     ConfigError,
     LoadedConfig,
@@ -68,6 +69,11 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         help="time limit: seconds the run is active, summed over resumes",
     )
     group.add_argument("--runtime", choices=["local", "docker"], help="sandbox (default local)")
+    group.add_argument(
+        "--isolation",
+        choices=["auto", "workspace-write", "read-only", "none"],
+        help="how the local sandbox is isolated (default auto: workspace-write with bubblewrap)",
+    )
     group.add_argument(
         "--state-dir", metavar="DIR", help="where runs are saved (default ~/.openhands-state)"
     )
@@ -247,6 +253,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         "core.max_budget_per_task": args.max_budget_per_task,
         "core.max_runtime_seconds": args.max_runtime,
         "core.runtime": args.runtime,
+        "sandbox.isolation": args.isolation,
         "core.file_store_path": args.state_dir,
         "core.workspace_base": str(Path(args.directory).absolute()) if args.directory else None,
     }
@@ -259,21 +266,51 @@ def _load(args: argparse.Namespace) -> LoadedConfig:
     )
 
 
+# A task is an instruction, not data: a bounded read, so `-f /dev/zero`, a FIFO or a huge
+# file fails at once instead of hanging or filling the memory (documented in the README).
+MAX_TASK_BYTES = 1_000_000
+
+
 def read_task(args: argparse.Namespace) -> str:
     if args.file:
-        try:
-            task = Path(args.file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise UserError(f"cannot read task file {args.file}: {_reason(e)}") from None
+        task = _read_task_file(args.file)
     elif args.task is not None:
         task = args.task
     elif not sys.stdin.isatty():
-        task = sys.stdin.read()
+        task = _read_task_stdin()
     else:
         raise UserError("no task: give -t TEXT, -f FILE, or pipe the task on stdin")
     if not task.strip():
         raise UserError("the task is empty")
     return task.strip()
+
+
+def _read_task_file(name: str) -> str:
+    """A regular file of at most MAX_TASK_BYTES (a FIFO or a device is never opened)."""
+    # Imported here: `--help` and `config` need not load the sandbox package.
+    from sandbox.file_reading import read_regular_file
+
+    try:
+        data = read_regular_file(name, MAX_TASK_BYTES)
+    except OSError as e:
+        raise UserError(f"cannot read task file {name}: {_reason(e)}") from None
+    return _decode_task(data, f"task file {name}")
+
+
+def _read_task_stdin() -> str:
+    from sandbox.file_reading import describe_size
+
+    data = sys.stdin.buffer.read(MAX_TASK_BYTES + 1)
+    if len(data) > MAX_TASK_BYTES:
+        raise UserError(f"the task on stdin is larger than {describe_size(MAX_TASK_BYTES)}")
+    return _decode_task(data, "the task on stdin")
+
+
+def _decode_task(data: bytes, what: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"cannot read {what}: {_reason(e)}") from None
 
 
 def _optional_task(args: argparse.Namespace) -> str | None:
@@ -484,6 +521,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    make_undumpable()  # before any sandbox starts: see controller/cli/hardening.py
     argv = list(sys.argv[1:] if argv is None else argv)
     # OpenHands' `python -m openhands.core.main -t ...` has no subcommand: same here.
     if argv and argv[0].startswith("-") and argv[0] not in {"-h", "--help", "-v", "--version"}:

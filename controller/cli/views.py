@@ -16,6 +16,7 @@ import msgspec
 
 from controller.agent.reporting import describe, describe_changes
 from controller.agent.run_state import derive
+from sandbox.output import for_terminal, json_for_terminal
 from state_store.events import (
     AnyEvent,
     ChangeSummary,
@@ -25,6 +26,7 @@ from state_store.events import (
     RunForked,
     RunResumed,
     RunStarted,
+    SandboxStarted,
     Snapshot,
     Transition,
     UserMessage,
@@ -80,6 +82,9 @@ class RunReport(msgspec.Struct, kw_only=True):
     events: list[AnyEvent]
     # What the run changed in its workspace, as of its last end (None: unknown).
     changes: ChangeSummary | None = None
+    # The isolation and network of its last sandbox ("" before one started, or older logs).
+    isolation: str = ""
+    network: str = ""
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -146,9 +151,9 @@ def show_list(root: Path, *, as_json: bool) -> int:
         return 0
     if as_json:
         encoder = msgspec.json.Encoder()
-        write_out("".join(encoder.encode(run).decode() + "\n" for run in runs))
+        write_out(json_for_terminal("".join(encoder.encode(run).decode() + "\n" for run in runs)))
         return 0
-    write_out(_table(runs))
+    write_out(for_terminal(_table(runs)))  # tasks and reasons may hold escape sequences
     for run in runs:
         if run.state == "damaged":
             print(f"runhands: warning: run {run.run_id!r}: {run.reason}", file=sys.stderr)
@@ -232,9 +237,9 @@ def _table(runs: list[RunSummary]) -> str:
 def show_inspect(root: Path, run_id: str, *, as_json: bool) -> int:
     report = inspect_run(find_run(root, run_id))
     if as_json:
-        write_out(msgspec.json.encode(report).decode() + "\n")
+        write_out(json_for_terminal(msgspec.json.encode(report).decode() + "\n"))
     else:
-        write_out(_render(report))
+        write_out(for_terminal(_render(report)))  # model text must not drive the terminal
     return 0
 
 
@@ -247,6 +252,7 @@ def inspect_run(run_dir: Path) -> RunReport:
     snapshot = derive(run_dir.name, log.events)
     summary = _summary(snapshot)
     started = next((e for e in log.events if isinstance(e, RunStarted)), None)
+    sandbox = next((e for e in reversed(log.events) if isinstance(e, SandboxStarted)), None)
     return RunReport(
         summary=summary,
         model=started.model if started else "",
@@ -257,6 +263,8 @@ def inspect_run(run_dir: Path) -> RunReport:
         transitions=[e for e in log.events if isinstance(e, Transition)],
         events=log.events,
         changes=next((e.changes for e in reversed(log.events) if isinstance(e, RunEnded)), None),
+        isolation=sandbox.isolation if sandbox else "",
+        network=sandbox.network if sandbox else "",
     )
 
 
@@ -308,11 +316,19 @@ def _render_summary(report: RunReport) -> list[str]:
         ("tokens", f"{tokens} ({s.prompt_tokens} prompt, {s.completion_tokens} completion)"),
         ("cost", f"${s.cost:.4f}"),
         ("changes", describe_changes(report.changes)),
+        ("sandbox", _sandbox_line(report)),
         ("duration", f"{report.duration_s:.1f}s"),
         ("created", _local_time(s.created_at, "%Y-%m-%d %H:%M:%S")),
         ("updated", _local_time(s.updated_at, "%Y-%m-%d %H:%M:%S")),
     ]
     return [f"{name:<9} {value}" for name, value in fields if value] + _lineage(report.events)
+
+
+def _sandbox_line(report: RunReport) -> str:
+    """E.g. "isolation workspace-write, network off" (of the last sandbox started)."""
+    parts = [f"isolation {report.isolation}" if report.isolation else ""]
+    parts.append(f"network {report.network}" if report.network else "")
+    return ", ".join(p for p in parts if p)
 
 
 def _lineage(events: list[AnyEvent]) -> list[str]:

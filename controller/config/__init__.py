@@ -7,8 +7,9 @@ from, so `runhands config` can say why a setting has its value (`display`). An O
 (`openhands_keys`) are reported in one warning line, while a typo is an error that suggests
 the closest known key (`files`).
 
-Modules depend one way: schema, openhands_keys, redaction < settings < files < loading;
-display uses settings. This package re-exports what other modules import.
+Modules depend one way: schema, openhands_keys, secret_names < settings < files < loading
+< redaction (the secrets of a loaded configuration) < display. This package re-exports what
+other modules import.
 """
 
 from controller.config.display import config_options, describe_config, public_config
@@ -20,7 +21,7 @@ from controller.config.loading import (
     read_dotenv,
 )
 from controller.config.openhands_keys import OPENHANDS_ONLY_KEYS, OPENHANDS_ONLY_SECTIONS
-from controller.config.redaction import is_secret_name, mask_secret, secrets_of
+from controller.config.redaction import mask_secret, secrets_of
 from controller.config.schema import (
     CONDENSER_TYPES,
     SECTIONS,
@@ -36,6 +37,7 @@ from controller.config.schema import (
     NonNegativeInt,
     SandboxConfig,
 )
+from controller.config.secret_names import is_secret_name
 from controller.config.settings import ENV_NAMES
 
 __all__ = [

@@ -5,8 +5,9 @@ import json
 
 import msgspec
 
-from controller.config.redaction import is_secret_name, mask_secret, strip_userinfo
+from controller.config.redaction import mask_secret, public_url
 from controller.config.schema import SECTIONS, AppConfig, ConfigOption, LLMConfig, LoadedConfig
+from controller.config.secret_names import is_secret_name
 from controller.config.settings import ENV_NAMES, FIELDS, defaults, describe
 
 
@@ -42,7 +43,8 @@ def config_options() -> list[ConfigOption]:
 
 
 def public_config(config: AppConfig) -> AppConfig:
-    """A copy without secrets (API keys, URL credentials, secret-named sandbox variables)."""
+    """A copy without secrets (API keys, URL credentials, secret-named sandbox variables):
+    what is saved with a run. The secrets are read again on resume."""
     env_vars = config.sandbox.runtime_startup_env_vars
     return msgspec.structs.replace(
         config,
@@ -56,7 +58,7 @@ def public_config(config: AppConfig) -> AppConfig:
 
 
 def _public_llm(llm: LLMConfig) -> LLMConfig:
-    return msgspec.structs.replace(llm, api_key=None, base_url=strip_userinfo(llm.base_url))
+    return msgspec.structs.replace(llm, api_key=None, base_url=public_url(llm.base_url))
 
 
 def _display_value(name: str, value: object) -> str:
@@ -72,5 +74,5 @@ def _display_value(name: str, value: object) -> str:
     if is_secret_name(name):
         return mask_secret(str(value))
     if isinstance(value, str):
-        return strip_userinfo(value) or ""
+        return public_url(value, mask=True) or ""
     return str(value)

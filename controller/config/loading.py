@@ -29,6 +29,7 @@ FLAG_KEYS: dict[str, str] = {
     "max_budget_per_task": "core.max_budget_per_task",
     "max_runtime": "core.max_runtime_seconds",
     "runtime": "core.runtime",
+    "isolation": "sandbox.isolation",
     "directory": "core.workspace_base",
     "state_dir": "core.file_store_path",
 }
@@ -63,15 +64,31 @@ def load_config(
     return LoadedConfig(config=config, sources=sources, warnings=files.warnings)
 
 
+# The sandbox's policy: no file the agent could have written (a config.toml or .env in the
+# workspace) may loosen it for a run that already exists.
+POLICY_KEYS = frozenset(
+    {"sandbox.isolation", "sandbox.network", "sandbox.hidden_paths", "sandbox.writable_paths"}
+)
+
+
 def overlay_config(saved: AppConfig, loaded: LoadedConfig) -> AppConfig:
     """A resumed run's config: what it was saved with, under every value given explicitly
-    now (file, environment, flag). Secrets are never saved, so they always come from now."""
+    now (file, environment, flag; the sandbox policy only by environment or flag). Secrets
+    are never saved, so they always come from now."""
     merged = msgspec.to_builtins(saved)
     current = msgspec.to_builtins(loaded.config)
     for dotted, source in loaded.sources.items():
         section, _, key = dotted.partition(".")
-        if source != "default" and section in SECTIONS and key in current[section]:
-            merged[section][key] = current[section][key]
+        if source == "default" or section not in SECTIONS or key not in current[section]:
+            continue
+        if dotted in POLICY_KEYS and not source.startswith(("environment", "flag")):
+            # A file here may be the agent's own work (the cwd is often the workspace).
+            loaded.warnings.append(
+                f"{dotted} from {source} ignored: a saved run's sandbox "
+                "policy changes only by a flag or an environment variable"
+            )
+            continue
+        merged[section][key] = current[section][key]
     merged["llm"]["api_key"] = current["llm"]["api_key"]
     merged["llm_configs"] = current["llm_configs"]
     return msgspec.convert(merged, AppConfig)

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_ori
 import msgspec
 
 from controller.config.openhands_keys import ZERO_MEANS_UNSET
-from controller.config.redaction import SECRET_WORDS, is_secret_name
 from controller.config.schema import SECTIONS, ConfigError
+from controller.config.secret_names import SECRET_WORDS, is_secret_name
 
 
 class Field(NamedTuple):

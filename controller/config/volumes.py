@@ -2,7 +2,9 @@
 
 Format `host:container[:mode]`, comma-separated, mode `rw` (default) or `ro`. Stricter than
 OpenHands on purpose: a relative host path is an error (OpenHands silently turns it into a
-named Docker volume), the host path must exist, and two mounts may not share a container path.
+named Docker volume), the host path must exist and must not be `/` (the whole machine, read
+or written as root), and two mounts may not share a container path. One host path may be
+mounted at several container paths.
 """
 
 import os
@@ -40,6 +42,8 @@ def _parse_entry(entry: str, where: str) -> Volume:
     mode = parts[2].strip() if len(parts) == 3 else "rw"
     if not os.path.isabs(host):
         raise fail("host path must be absolute")
+    if os.path.realpath(host) == "/":
+        raise fail("host path must not be / (the whole machine)")
     if not container.startswith("/"):
         raise fail("container path must be absolute")
     if posixpath.normpath(container) == "/":

@@ -50,7 +50,7 @@ def drive(
     """Build the run's context, let `prepare` record how it (re)starts, run the machine to
     its end, and record that end. Returns the exit code."""
     started = time.monotonic()
-    env = sandbox_environment(secrets_of(config))
+    env = sandbox_environment(config)
     scope = str(store.run_dir.parent.resolve())
     sandbox = make_sandbox(config, store.run_id, host_workdir, env, scope)
     workdir = agent_workdir(config, host_workdir)

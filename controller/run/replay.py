@@ -5,6 +5,11 @@ directory a run would use; no model is called. Each new observation is compared 
 recorded one once volatile parts (times, durations, pids, temporary paths, working
 directories, hex ids) are masked, and the replay stops at the first divergence: a
 recording is a regression test for the environment it ran in.
+
+A recorded action whose arguments held a secret holds `****` in its place (the value was
+redacted when it was saved): it is not run (the shell would take `****` as a glob), and the
+replay goes on after it, reporting the step as not replayed. Everything printed is redacted
+like a run's output, and what the recording or the sandbox wrote cannot drive the terminal.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import re
 import sys
 import tempfile
 from pathlib import Path
+from typing import get_args
 
 import msgspec
 
@@ -23,13 +29,17 @@ from controller.agent.outcome import ExitCode
 from controller.agent.tools import clip_observation, describe_action, run_tool
 from controller.config import AppConfig, LoadedConfig, secrets_of
 from controller.run.recordings import PATH_END, load_recording, relocate
+from controller.run.sandbox_for_config import local_sandbox
 from controller.run.setup import UserError, resolve_workdir, sandbox_environment
 from controller.trajectory import RecordedStep, Recording
 from sandbox import LocalSandbox, SandboxError
 from sandbox.editor import Editor
+from sandbox.isolation import Mode, Network
+from sandbox.output import for_terminal, json_for_terminal
 from state_store.checkpoints import EMPTY_TREE, CheckpointError
-from state_store.events import Finish, Think, ToolArgs
-from state_store.store import load_config
+from state_store.events import Finish, SandboxStarted, Think, ToolArgs
+from state_store.files import Redactor, holds_redaction
+from state_store.store import EVENTS_FILE, load_config, read_events
 
 
 class ReplayStep(msgspec.Struct, tag="replay_step", tag_field="kind", kw_only=True):
@@ -41,6 +51,8 @@ class ReplayStep(msgspec.Struct, tag="replay_step", tag_field="kind", kw_only=Tr
     recorded: str
     replayed: str
     note: str = ""
+    # Not run: its arguments held a redacted secret. Nothing is compared (`same` stays true).
+    skipped: bool = False
 
 
 class ReplaySummary(msgspec.Struct, tag="replay_summary", tag_field="kind", kw_only=True):
@@ -52,6 +64,8 @@ class ReplaySummary(msgspec.Struct, tag="replay_summary", tag_field="kind", kw_o
     same: bool
     diverged_at: int | None
     exit_code: int
+    # Steps not run because their arguments held a redacted secret.
+    skipped: list[int] = []
 
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
@@ -115,6 +129,7 @@ def mask_volatile(text: str, workdirs: list[str]) -> str:
 def replay(source: str, loaded: LoadedConfig, *, as_json: bool) -> int:
     """`runhands replay`: 0 when every observation matched, 1 at the first divergence."""
     config = loaded.config
+    out = _Output(secrets_of(config), as_json=as_json)
     recording = load_recording(source, Path(config.core.file_store_path).expanduser())
     if not recording.steps:
         raise UserError(f"{source}: no actions to replay")
@@ -122,46 +137,49 @@ def replay(source: str, loaded: LoadedConfig, *, as_json: bool) -> int:
     was_empty = _is_empty(workdir)
     # OpenHands files do not say where they ran: its sandbox mount point, /workspace.
     recorded_dir = recording.workdir or config.core.workspace_mount_path_in_sandbox
-    _say(
+    out.say(
         f"runhands: replaying {len(recording.steps)} actions of {source} in {workdir} "
         f"(recorded in {recorded_dir})"
     )
     for note in recording.notes:
-        _say(f"runhands: note: {note}")
-    session = _Session(config, workdir, recorded_dir, as_json=as_json)
+        out.say(f"runhands: note: {note}")
+    session = _Session(config, _sandbox_for(loaded, recording, workdir, out), recorded_dir, out)
     try:
-        session.files = _files_of(recording, workdir, was_empty)
+        session.files = _files_of(recording, workdir, was_empty, out)
         diverged = session.run(recording.steps)
     except SandboxError as e:
-        _say(f"runhands: error: the sandbox failed: {e}")
+        out.say(f"runhands: error: the sandbox failed: {e}")
         return ExitCode.SANDBOX
     except KeyboardInterrupt:
-        _say("runhands: replay interrupted")
+        out.say("runhands: replay interrupted")
         return ExitCode.INTERRUPTED
     except CheckpointError as e:
         raise UserError(f"cannot compare the workspace with the recorded run's: {e}") from None
     finally:
         session.close()
     if diverged and not was_empty:
-        _say(f"runhands: note: {workdir} was not empty when the replay started")
-    return _conclude(source, len(recording.steps), session.done, diverged, as_json=as_json)
+        out.say(f"runhands: note: {workdir} was not empty when the replay started")
+    return _conclude(source, len(recording.steps), session, diverged)
 
 
-def _conclude(source: str, total: int, done: int, diverged: bool, *, as_json: bool) -> int:
-    code = 1 if diverged else 0
-    if as_json:
-        _emit(
-            ReplaySummary(
-                source=source,
-                steps=total,
-                replayed=done,
-                same=not diverged,
-                diverged_at=done if diverged else None,
-                exit_code=code,
-            )
+def _conclude(source: str, total: int, session: _Session, diverged: bool) -> int:
+    code, done, skipped = (1 if diverged else 0), session.done, session.skipped
+    if session.out.as_json:
+        summary = ReplaySummary(
+            source=source,
+            steps=total,
+            replayed=done,
+            same=not diverged,
+            diverged_at=done if diverged else None,
+            exit_code=code,
+            skipped=skipped,
         )
+        session.out.emit(summary)
     if not diverged:
-        _say(f"runhands: replay matched: {done}/{total} steps the same")
+        held = f", {len(skipped)} not replayed (held a secret)" if skipped else ""
+        session.out.say(
+            f"runhands: replay matched: {done - len(skipped)}/{total} steps the same{held}"
+        )
     return code
 
 
@@ -179,18 +197,14 @@ def _workdir(config: AppConfig) -> str:
 class _Session:
     """One replay: a fresh sandbox and editor, and the steps carried out so far."""
 
-    def __init__(self, config: AppConfig, workdir: str, recorded_dir: str, *, as_json: bool):
-        self.workdir = workdir
+    def __init__(self, config: AppConfig, sandbox: LocalSandbox, recorded_dir: str, out: _Output):
+        self.workdir = sandbox.workdir
         self.recorded_dir = recorded_dir
-        self.as_json = as_json
+        self.out = out
         self.limit = config.llm.max_message_chars
         self.done = 0
-        self.sandbox = LocalSandbox(
-            workdir,
-            soft_timeout=config.sandbox.soft_timeout,
-            max_wait=config.sandbox.timeout,
-            env=sandbox_environment(secrets_of(config)),
-        )
+        self.skipped: list[int] = []
+        self.sandbox = sandbox
         self.editor = Editor(self.sandbox)
         self.files: RecordedFiles | None = None
 
@@ -199,29 +213,42 @@ class _Session:
         self.sandbox.start()
         for index, step in enumerate(steps, start=1):
             args = relocate(step.args, self.recorded_dir, self.workdir)
-            replayed = clip_observation(
-                run_tool(self.sandbox, self.editor, args).content, self.limit
-            )
+            result = self._step(index, step, args)
             self.done = index
-            result = self._compare(index, step, args, replayed)
-            if result.same and step.tree and self.files is not None:
-                result = self.files.compare(result, step.tree)
-            verdict = "same" if result.same else "DIFFERENT"
-            _say(
+            verdict = "not replayed" if result.skipped else "same" if result.same else "DIFFERENT"
+            self.out.say(
                 f"[{index}/{len(steps)}] {describe_action(args)} ... {verdict}{_paren(result.note)}"
             )
-            if self.as_json:
-                _emit(result)
+            if self.out.as_json:
+                self.out.emit(result)
             if not result.same:
-                _report_divergence(index, len(steps), args, result)
+                self._report_divergence(index, len(steps), args, result)
                 return True
         return False
+
+    def _step(self, index: int, step: RecordedStep, args: ToolArgs) -> ReplayStep:
+        """Run one recorded action and compare; one that held a secret is not run."""
+        held = _secret_fields(args)
+        if held:
+            self.skipped.append(index)
+            note = f"its {', '.join(held)} held a secret, redacted when it was recorded"
+            tool = args.__struct_config__.tag
+            return ReplayStep(
+                index=index, tool=tool, same=True, recorded="", replayed="", note=note, skipped=True
+            )
+        output = run_tool(self.sandbox, self.editor, args).content
+        replayed = self.out.redactor.text(clip_observation(output, self.limit))
+        result = self._compare(index, step, args, replayed)
+        if result.same and step.tree and self.files is not None:
+            result = self.files.compare(result, step.tree)
+        return result
 
     def _compare(self, index: int, step: RecordedStep, args: ToolArgs, replayed: str) -> ReplayStep:
         workdirs = _spellings(self.workdir) + _spellings(self.recorded_dir)
         new = mask_volatile(replayed, workdirs)
         tool = args.__struct_config__.tag
-        old = mask_volatile(step.observation or "", workdirs)
+        # A trajectory file may hold a secret the store would have redacted: compare alike.
+        old = mask_volatile(self.out.redactor.text(step.observation or ""), workdirs)
         if isinstance(args, Think | Finish):  # they observe nothing of the environment
             return ReplayStep(index=index, tool=tool, same=True, recorded=old, replayed=new)
         if step.observation is None:
@@ -230,10 +257,63 @@ class _Session:
             )
         return ReplayStep(index=index, tool=tool, same=old == new, recorded=old, replayed=new)
 
+    def _report_divergence(self, index: int, total: int, args: ToolArgs, step: ReplayStep) -> None:
+        say = self.out.say
+        say(f"runhands: replay diverged at step {index} of {total}: {describe_action(args)}")
+        if step.note:
+            say(f"runhands: {step.note}")
+        if self.skipped:
+            steps = ", ".join(map(str, self.skipped))
+            say(
+                f"runhands: note: not replayed (they held a secret): step {steps}; "
+                "the divergence may follow from them"
+            )
+        diff = difflib.unified_diff(
+            step.recorded.splitlines(keepends=True),
+            step.replayed.splitlines(keepends=True),
+            fromfile=f"recorded (step {index})",
+            tofile=f"replayed (step {index})",
+        )
+        text = "".join(line if line.endswith("\n") else line + "\n" for line in diff)
+        if text:
+            say(text.rstrip("\n"))
+
     def close(self) -> None:
         self.sandbox.close()
         if self.files is not None:
             self.files.close()
+
+
+def _sandbox_for(
+    loaded: LoadedConfig, recording: Recording, workdir: str, out: _Output
+) -> LocalSandbox:
+    """A fresh local sandbox, isolated as the recorded run was unless the config (or
+    --isolation) says otherwise: a recording of a hostile agent stays confined."""
+    config = loaded.config
+    mode, network = _recorded_isolation(recording)
+    if loaded.sources.get("sandbox.isolation", "default") != "default":
+        mode = None
+    if loaded.sources.get("sandbox.network", "default") != "default":
+        network = None
+    env = sandbox_environment(config)
+    sandbox = local_sandbox(config, workdir, env, mode=mode, network=network)
+    shown = network or config.sandbox.network
+    out.say(f"runhands: sandbox isolation {sandbox.isolation}, network {shown}")
+    return sandbox
+
+
+def _recorded_isolation(recording: Recording) -> tuple[Mode | None, Network | None]:
+    """The local isolation and network of the recorded run's last sandbox, if known."""
+    if not recording.run_dir:
+        return None, None
+    events = read_events(Path(recording.run_dir) / EVENTS_FILE)
+    started = [e for e in events if isinstance(e, SandboxStarted) and e.runtime == "local"]
+    if not started:
+        return None, None
+    last = started[-1]
+    mode = next((m for m in get_args(Mode) if m == last.isolation), None)
+    network = next((n for n in get_args(Network) if n == last.network), None)
+    return mode, network
 
 
 class RecordedFiles:
@@ -263,7 +343,9 @@ class RecordedFiles:
         self._scratch.cleanup()
 
 
-def _files_of(recording: Recording, workdir: str, was_empty: bool) -> RecordedFiles | None:
+def _files_of(
+    recording: Recording, workdir: str, was_empty: bool, out: _Output
+) -> RecordedFiles | None:
     """The recorded checkpoints of a saved run (None for trajectories and older runs); an
     empty replay directory first gets the workspace the run started with."""
     if not recording.run_dir or not recording.start_tree:
@@ -271,7 +353,7 @@ def _files_of(recording: Recording, workdir: str, was_empty: bool) -> RecordedFi
     files = RecordedFiles(recording, workdir)
     if was_empty and recording.start_tree != EMPTY_TREE:
         files.store.checkout(recording.start_tree)
-        _say(f"runhands: {workdir} starts as the recorded run's workspace did")
+        out.say(f"runhands: {workdir} starts as the recorded run's workspace did")
     return files
 
 
@@ -280,27 +362,32 @@ def _spellings(path: str) -> list[str]:
     return [path, os.path.realpath(path)]
 
 
-def _report_divergence(index: int, total: int, args: ToolArgs, step: ReplayStep) -> None:
-    _say(f"runhands: replay diverged at step {index} of {total}: {describe_action(args)}")
-    if step.note:
-        _say(f"runhands: {step.note}")
-    diff = difflib.unified_diff(
-        step.recorded.splitlines(keepends=True),
-        step.replayed.splitlines(keepends=True),
-        fromfile=f"recorded (step {index})",
-        tofile=f"replayed (step {index})",
-    )
-    sys.stderr.writelines(line if line.endswith("\n") else line + "\n" for line in diff)
-    sys.stderr.flush()
+def _secret_fields(args: ToolArgs) -> list[str]:
+    """The arguments a redacted secret was cut out of (think and finish run nothing)."""
+    if isinstance(args, Think | Finish):
+        return []
+    return [
+        name
+        for name in args.__struct_fields__
+        if isinstance(value := getattr(args, name), str) and holds_redaction(value)
+    ]
 
 
 def _paren(note: str) -> str:
     return f" ({note})" if note else ""
 
 
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+class _Output:
+    """Everything a replay prints, redacted like a run's output (a trajectory file or the
+    replayed commands may show a key), on a terminal the text cannot drive."""
 
+    def __init__(self, secrets: list[str], *, as_json: bool = False) -> None:
+        self.redactor = Redactor(secrets)
+        self.as_json = as_json
 
-def _emit(record: ReplayStep | ReplaySummary) -> None:
-    print(msgspec.json.encode(record).decode(), flush=True)
+    def say(self, text: str) -> None:
+        print(for_terminal(self.redactor.text(text)), file=sys.stderr, flush=True)
+
+    def emit(self, record: ReplayStep | ReplaySummary) -> None:
+        line = msgspec.json.encode(record).decode()
+        print(json_for_terminal(self.redactor.text(line)), flush=True)

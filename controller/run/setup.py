@@ -5,10 +5,12 @@ the progress reporter."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from controller.agent.reporting import Reporter
-from controller.config import AppConfig, LoadedConfig, is_secret_name, secrets_of
+from controller.config import AppConfig, LoadedConfig, secrets_of
+from controller.config.redaction import SANDBOX_ENV_PREFIX
 from controller.config.volumes import VolumeError, parse_volumes, workspace_host_path
 from controller.errors import UserError
 
@@ -24,7 +26,6 @@ DOCKER_ONLY = (
     "sandbox.base_container_image",
     "sandbox.runtime_container_image",
     "sandbox.keep_runtime_alive",
-    "sandbox.runtime_startup_env_vars",
     "sandbox.network_mode",
     "sandbox.memory_limit",
     "sandbox.cpus",
@@ -66,14 +67,34 @@ def check_model(config: AppConfig, environ: dict[str, str]) -> None:
     )
 
 
-def sandbox_environment(secrets: list[str]) -> dict[str, str]:
-    """The host environment minus model settings and credentials: whatever the agent
-    prints is saved, so it must never see a key."""
-    return {
+# The only variables of runhands' environment the sandbox gets (and LC_*): an allow-list,
+# since no name rule tells DATABASE_URL=postgres://u:password@h or CI_JOB_JWT apart.
+_SANDBOX_ENV_ALLOWED = ("PATH", "HOME", "LANG", "TERM", "USER", "SHELL", "TZ")
+
+
+def sandbox_environment(
+    config: AppConfig, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The local sandbox's environment: the allow-list of runhands' own, then what the
+    user passes on purpose (`passed_environment`). HOME is replaced by a private one when
+    the sandbox is isolated."""
+    env = os.environ if environ is None else environ
+    kept = {
         name: value
-        for name, value in os.environ.items()
-        if not name.startswith("LLM_") and not is_secret_name(name) and value not in secrets
+        for name, value in env.items()
+        if name in _SANDBOX_ENV_ALLOWED or name.startswith("LC_")
     }
+    return kept | passed_environment(config, env)
+
+
+def passed_environment(config: AppConfig, environ: Mapping[str, str]) -> dict[str, str]:
+    """What the user passes to the sandbox on purpose: `[sandbox] runtime_startup_env_vars`,
+    then each `SANDBOX_ENV_<NAME>=v` as `NAME=v` (OpenHands' prefix), which wins."""
+    passed = dict(config.sandbox.runtime_startup_env_vars)
+    for name, value in environ.items():
+        if name.startswith(SANDBOX_ENV_PREFIX) and len(name) > len(SANDBOX_ENV_PREFIX):
+            passed[name.removeprefix(SANDBOX_ENV_PREFIX)] = value
+    return passed
 
 
 def make_reporter(loaded: LoadedConfig, json_lines: bool) -> Reporter:

@@ -17,6 +17,7 @@ from controller.config import (
     dotenv_environment,
     load_config,
     public_config,
+    secrets_of,
 )
 
 # A realistic OpenHands config.toml: sections and values from OpenHands' config.template.toml,
@@ -455,7 +456,7 @@ def test_flag_keys_are_the_clis_config_flags(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     flags = ["-i", "5", "-b", "1", "--max-runtime", "60", "--runtime", "docker"]
-    flags += ["--state-dir", str(tmp_path), "-d", str(tmp_path)]
+    flags += ["--state-dir", str(tmp_path), "-d", str(tmp_path), "--isolation", "none"]
     assert cli_main(["config", *flags]) == 0
     rows = capsys.readouterr().out.splitlines()
     sources = {row.split()[0]: row.rsplit("(", 1)[1].rstrip(")") for row in rows}
@@ -665,6 +666,72 @@ def test_public_config_has_no_secrets(lay: Layout) -> None:
     assert loaded.config.llm.api_key == SECRET  # the original is untouched
 
 
+def test_a_key_in_the_base_url_query_is_masked_and_never_saved(lay: Layout) -> None:
+    url = "https://proxy.example/v1?api-version=2024&api_key=q-Secret-0123456789&sig=s1gnature9"
+    lay.write(lay.cwd / ".env", f"LLM_BASE_URL={url}\n")
+    loaded = lay.load()
+    shown = {key: value for key, value, _ in describe_config(loaded)}["llm.base_url"]
+    assert shown == "https://proxy.example/v1?api-version=2024&api_key=****&sig=****"
+    public = public_config(loaded.config)
+    assert public.llm.base_url == "https://proxy.example/v1?api-version=2024"
+    assert loaded.config.llm.base_url == url  # the model is still called with it
+    assert {"q-Secret-0123456789", "s1gnature9"} <= set(secrets_of(loaded.config, {}, lay.cwd))
+
+
+def test_secrets_of_lists_every_credential_runhands_knows_of(lay: Layout) -> None:
+    lay.write(
+        lay.project_file,
+        '[llm]\napi_key = "cfg-Key-0001"\n[llm.fast]\napi_key = "named-Key-0002"\n'
+        "[sandbox]\nruntime_startup_env_vars = "
+        '{GITHUB_TOKEN = "ghp_Startup0003", MODE = "Verbose-0004"}\n',
+    )
+    lay.write(
+        lay.cwd / ".env",
+        "DEPLOY_TOKEN=dotenv-Token-0005\nSTRIPE=sk_live_Dotenv0006\nDEBUG=true\nPORT=8080\n"
+        "LLM_MODEL=openai/gpt-4o-2024-08-06\nNODE_ENV=production\n",
+    )
+    environ = {
+        "OPENAI_API_KEY": "sk-Provider-0007",
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE0008",
+        "AWS_SECRET_ACCESS_KEY": "wJalr/EXAMPLE+0009",
+        "AWS_SESSION_TOKEN": "FwoGZX-Session-0010",
+        "GOOGLE_APPLICATION_CREDENTIALS": "/home/me/Creds-0011.json",
+        "SANDBOX_ENV_DEPLOY_URL": "https://deployer:Passed-0012@ci.example",
+        "SANDBOX_ENV_PLAIN": "Passed-Plain-0013",
+        "DATABASE_URL": "postgres://app:Db-Password-0014@db/app",
+        "HOME": "/home/me-0015",
+        "MAX_TOKENS": "4096-0016",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    loaded = lay.load(environ)
+    found = set(secrets_of(loaded.config, environ, lay.cwd))
+    assert found == {
+        "cfg-Key-0001",
+        "named-Key-0002",
+        "ghp_Startup0003",  # MODE is no secret: its value is saved and shown
+        "dotenv-Token-0005",
+        "sk_live_Dotenv0006",  # .env values whatever their names, but runhands' settings
+        "sk-Provider-0007",
+        "AKIAEXAMPLE0008",
+        "wJalr/EXAMPLE+0009",
+        "FwoGZX-Session-0010",
+        "/home/me/Creds-0011.json",
+        "https://deployer:Passed-0012@ci.example",
+        "Passed-0012",  # "deployer": a plain word, like true, 8080 and production
+        "Passed-Plain-0013",
+        "Db-Password-0014",  # HOME, MAX_TOKENS: not secret names
+    }
+
+
+def test_secrets_of_reads_the_environment_and_dotenv_by_default(
+    lay: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lay.write(lay.cwd / ".env", "ANTHROPIC_API_KEY=sk-ant-Dotenv-0001\n")
+    monkeypatch.setenv("GEMINI_API_KEY", "gem-Env-0002")
+    monkeypatch.chdir(lay.cwd)
+    assert {"sk-ant-Dotenv-0001", "gem-Env-0002"} <= set(secrets_of(AppConfig()))
+
+
 def test_loaded_config_round_trips_through_json(lay: Layout) -> None:
     lay.write(lay.project_file, NAMED_TOML)
     loaded = lay.load()
@@ -706,3 +773,23 @@ def test_empty_strings_in_toml_mean_unset(lay: Layout) -> None:
     loaded = lay.load()
     assert (loaded.config.llm.api_key, loaded.config.llm.base_url) == (None, None)
     assert loaded.sources["llm.api_key"] == str(lay.project_file)
+
+
+def test_a_file_cannot_loosen_a_saved_runs_sandbox_policy(lay: Layout) -> None:
+    """The cwd is often the agent's workspace: a config.toml or .env it wrote must not turn
+    the isolation off or the network on for the run it is in; a flag or variable may."""
+    from controller.config import overlay_config
+
+    saved = msgspec.convert(
+        {"sandbox": {"isolation": "workspace-write", "network": "off"}}, AppConfig
+    )
+    lay.write(lay.project_file, '[sandbox]\nisolation = "none"\nnetwork = "on"\n')
+    lay.write(lay.cwd / ".env", "SANDBOX_WRITABLE_PATHS=/\nMAX_ITERATIONS=9\n")
+    loaded = lay.load()
+    merged = overlay_config(saved, loaded)
+    assert (merged.sandbox.isolation, merged.sandbox.network) == ("workspace-write", "off")
+    assert merged.sandbox.writable_paths == []
+    assert merged.core.max_iterations == 9  # other settings still come from files
+    assert sum("ignored" in w and "sandbox." in w for w in loaded.warnings) == 3
+    from_env = overlay_config(saved, lay.load({"SANDBOX_ISOLATION": "read-only"}))
+    assert from_env.sandbox.isolation == "read-only"

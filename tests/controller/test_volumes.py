@@ -75,6 +75,8 @@ def test_relative_host_path_is_an_error_not_a_named_volume() -> None:
         ("{p}:/workspace:ro:extra", "expected host:container[:mode]"),
         ("{p}/missing:/workspace", "host path does not exist"),
         (":/workspace", "host path must be absolute"),
+        ("/:/workspace", "host path must not be / (the whole machine)"),
+        ("/.:/host:ro", "host path must not be / (the whole machine)"),
     ],
 )
 def test_bad_entries(dirs: tuple[str, str], entry: str, problem: str) -> None:
@@ -94,6 +96,14 @@ def test_duplicate_container_path(dirs: tuple[str, str]) -> None:
         f"SANDBOX_VOLUMES entry '{data}:/workspace/:ro': "
         "container path /workspace is already mounted"
     )
+
+
+def test_one_host_path_may_be_mounted_twice(dirs: tuple[str, str]) -> None:
+    project, _ = dirs
+    assert parse_volumes(f"{project}:/workspace:rw,{project}:/data:ro") == [
+        Volume(project, "/workspace", "rw"),
+        Volume(project, "/data", "ro"),
+    ]
 
 
 def test_source_name_is_configurable() -> None:

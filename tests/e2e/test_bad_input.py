@@ -56,6 +56,41 @@ def test_unreadable_task_file(cli: Cli) -> None:
     assert_usage_error(cli.run("run", "-f", "missing.md"), "missing.md")
 
 
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("/dev/zero", "not a regular file: a character device"),
+        ("pipe", "not a regular file: a FIFO"),  # nobody writes to it: opening would block
+        ("folder", "Is a directory"),
+        ("huge.md", "larger than 1 MB"),
+    ],
+)
+def test_a_task_file_that_never_ends_is_refused_at_once(cli: Cli, name: str, reason: str) -> None:
+    os.mkfifo(cli.workspace / "pipe")
+    (cli.workspace / "folder").mkdir()
+    with open(cli.workspace / "huge.md", "wb") as f:
+        f.truncate(1_000_001)  # sparse: one byte over the limit
+    result = cli.run("run", "-f", name, timeout=60)
+    assert_usage_error(result, f"cannot read task file {name}", reason)
+    assert cli.run_dirs() == []
+
+
+def test_a_task_on_stdin_is_bounded_too(cli: Cli) -> None:
+    result = cli.run("run", stdin="x" * 1_000_001, timeout=60)
+    assert_usage_error(result, "the task on stdin is larger than 1 MB")
+    with open("/dev/zero", "rb") as zeros:
+        proc = subprocess.run(
+            [sys.executable, "-m", "controller", "run"],
+            cwd=cli.workspace,
+            env=cli.env,
+            stdin=zeros,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert_usage_error(proc, "the task on stdin is larger than 1 MB")
+
+
 def test_empty_task(cli: Cli) -> None:
     assert_usage_error(cli.run("run", "-t", "   "), "empty")
 

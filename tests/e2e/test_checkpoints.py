@@ -445,6 +445,8 @@ def test_replay_compares_the_files_with_the_recorded_checkpoints(cli: Cli, tmp_p
 
 
 def test_a_file_holding_the_model_key_is_never_checkpointed(cli: Cli) -> None:
+    # Unisolated: an isolated sandbox hides .env, so the agent could not copy the key.
+    cli.env["SANDBOX_ISOLATION"] = "none"
     (cli.workspace / ".env").write_text(f"LLM_API_KEY={TEST_API_KEY}\n")
     script = [[bash("echo note > note.txt && cp .env copy.env")], [("finish", {"message": "ok"})]]
     with ScriptedModel(fixed_script(script, cli.workspace)) as model:

@@ -106,10 +106,10 @@ def test_a_huge_task_lives_in_the_log_once(tmp_path: Path) -> None:
     place = Workplace(tmp_path)
     marker = "TASK-LINE-1234567890 "  # the task is stripped: count without the space
     task_file = tmp_path / "task.md"
-    task_file.write_text("do the steps\n" + marker * 250_000)  # ~5 MB
+    task_file.write_text("do the steps\n" + marker * 45_000)  # ~0.95 MB: under the 1 MB limit
     with place.model:
         args = ("run", "-n", RUN, "-i", "12", "-f", str(task_file))
         assert place.cli(*args).code == 0
     snapshot = (place.state / RUN / "snapshot.json").read_bytes()
     assert len(snapshot) < 20_000
-    assert place.log_bytes().count(marker.strip().encode()) == 250_000
+    assert place.log_bytes().count(marker.strip().encode()) == 45_000

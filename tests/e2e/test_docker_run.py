@@ -83,6 +83,18 @@ def test_read_only_mount_refuses_writes(cli: Cli, scripted, image: str, tmp_path
     assert not (data / "out.txt").exists()
 
 
+def test_one_directory_mounted_twice_keeps_the_agents_work(cli: Cli, scripted, image: str) -> None:
+    """Mounted read-write at /workspace and read-only at /data: both mounts are there, and
+    what the agent writes in /workspace outlives the container."""
+    model = scripted([bash("echo work > /workspace/out.txt && cat /data/out.txt"), finish()])
+    volumes = f"{cli.workspace}:/workspace:rw,{cli.workspace}:/data:ro"
+    env = docker_env(cli, image, SANDBOX_VOLUMES=volumes)
+    result = cli.run("run", "-t", "write", model=model, env=env)
+    assert result.returncode == 0, result.stderr
+    assert (cli.workspace / "out.txt").read_text() == "work\n"
+    assert model.requests[1]["messages"][-1]["content"].startswith("work\n")
+
+
 def test_missing_image_fails_at_init_without_leftovers(cli: Cli, scripted, image: str) -> None:
     model = scripted([finish()])
     env = docker_env(cli, "runhands-no-such-image:never")

@@ -15,6 +15,7 @@ import pytest
 from sandbox import Editor, SandboxError
 from sandbox.docker import DockerSandbox
 from sandbox.docker_engine import Mount, managed_run_ids, remove_leftovers
+from sandbox.docker_mounts import hiding_mounts
 from tests.sandbox.conftest import SOFT_TIMEOUT, new_run_id, require_docker
 
 UID = 1234
@@ -35,12 +36,12 @@ def make(client, docker_image: str, tmp_path: Path) -> Iterator[MakeSandbox]:
     """Builds DockerSandboxes with the workspace mounted; removes every container after."""
     made: list[DockerSandbox] = []
 
-    def build(*, run_id: str | None = None, **kwargs) -> DockerSandbox:
+    def build(*, run_id: str | None = None, image: str | None = None, **kwargs) -> DockerSandbox:
         work = tmp_path / "work"
         work.mkdir(exist_ok=True)
         kwargs.setdefault("mounts", [Mount(host=str(work), container="/workspace")])
         kwargs.setdefault("soft_timeout", SOFT_TIMEOUT)
-        box = DockerSandbox(docker_image, run_id=run_id or new_run_id(), **kwargs)
+        box = DockerSandbox(image or docker_image, run_id=run_id or new_run_id(), **kwargs)
         made.append(box)
         return box
 
@@ -62,7 +63,8 @@ def user_workspace(tmp_path: Path) -> Path:
 
 
 def _container_names(client) -> set[str]:
-    return {c.name for c in client.containers.list(all=True)}
+    # ignore_removed: another test may remove a container while the list is read.
+    return {c.name for c in client.containers.list(all=True, ignore_removed=True)}
 
 
 def test_files_created_in_a_rw_mount_belong_to_the_uid(
@@ -286,3 +288,162 @@ def test_unreachable_engine_is_a_sandbox_error(monkeypatch) -> None:
     ):
         box.start()
     box.close()  # nothing was started: closing is harmless
+
+
+# -- hardening -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("user", [f"{UID}:{UID}", "0:0"])
+def test_the_container_grants_no_privilege(make: MakeSandbox, user: str) -> None:
+    box = make(user=user)
+    box.start()
+    status = box.run("grep -E '^(CapEff|CapBnd|NoNewPrivs):' /proc/self/status").output
+    assert status.split() == ["CapEff:", "0" * 16, "CapBnd:", "0" * 16, "NoNewPrivs:", "1"]
+    # cgroup v2 shows the limit at the top, v1 in the pids controller's directory.
+    pids = box.run("cat /sys/fs/cgroup/pids.max /sys/fs/cgroup/pids/pids.max 2>/dev/null")
+    assert pids.output.split() == ["4096"]
+    mount = box.run("mount -t tmpfs none /mnt")
+    assert mount.exit_code != 0 and "mount" in mount.output
+    assert box.container is not None and box.container.attrs["HostConfig"]["Privileged"] is False
+
+
+def test_a_shell_needs_no_capability(make: MakeSandbox, user_workspace: Path) -> None:
+    """What a shell does with its own files works with every capability dropped; taking
+    someone else's, or giving one's own away, does not."""
+    box = make(user=f"{UID}:{UID}")
+    box.start()
+    own = (
+        f"touch a && mkdir -p d/e && chmod 700 d && chown {UID}:{UID} a && chgrp {UID} a "
+        "&& ln -s a link && mv a b && echo x >> b && rm -r d && echo ok"
+    )
+    assert box.run(own).output == "ok\n"
+    given = box.run("chown 0 b")
+    assert given.exit_code == 1 and "Operation not permitted" in given.output
+    assert box.run("su -c true root </dev/null").exit_code != 0
+    assert (user_workspace / "b").stat().st_uid == UID
+
+
+def test_timeouts_and_exit_stop_a_non_root_users_processes(make: MakeSandbox) -> None:
+    """Clean-up runs as the sandbox user: root without CAP_KILL could not signal it."""
+    box = make(user=f"{UID}:{UID}")
+    box.start()
+    assert box.run("sleep 1000", timeout=1).timed_out
+    assert box.run("echo after").output == "after\n"
+    pid = box.run("sleep 1001 & echo $!").output.split()[-1]
+    assert box.run("exit").exit_code == 0
+    assert box.run(f"kill -0 {pid}").exit_code == 1
+
+
+def test_one_host_directory_mounted_twice_keeps_both_mounts(
+    make: MakeSandbox, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    mounts = [
+        Mount(host=str(work), container="/workspace"),
+        Mount(host=str(work), container="/data", read_only=True),
+    ]
+    box = make(mounts=mounts)
+    box.start()
+    assert box.run("echo hi > /workspace/out.txt && cat /data/out.txt").output == "hi\n"
+    assert "Read-only file system" in box.run("echo x > /data/no.txt").output
+    assert (work / "out.txt").read_text() == "hi\n"
+    assert sorted(p.name for p in work.iterdir()) == ["out.txt"]
+
+
+def test_hidden_paths_are_out_of_reach_of_shell_and_editor(
+    make: MakeSandbox, tmp_path: Path
+) -> None:
+    """The state directory and a config file inside the workspace, hidden: empty and
+    read-only for the shell and the editor alike, and the way to them cannot be moved."""
+    work = tmp_path / "work"
+    log = work / "deep" / "state" / "run" / "events.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text("log\n")
+    (work / ".env").write_text("KEY=secret\n")
+    before = _tree(work)
+    workspace = Mount(host=str(work), container="/workspace")
+    hidden = [str(work / "deep" / "state"), str(work / ".env")]
+    box = make(mounts=[workspace, *hiding_mounts([workspace], hidden)])
+    box.start()
+    attempts = [
+        "ls -A deep/state",
+        "cat deep/state/run/events.jsonl",
+        "echo x >> deep/state/run/events.jsonl",
+        "mkdir deep/state/run",
+        "mv deep deep2",
+        "mv deep/state deep/state2",
+        "rm -rf deep",
+        "rm .env",
+        "mv .env env",
+    ]
+    results = {a: box.run(a) for a in attempts}
+    assert results.pop("ls -A deep/state").output == ""
+    assert [a for a, r in results.items() if r.exit_code == 0] == [], results
+    box.run("echo x > .env")  # /dev/null: what is written there is gone
+    assert box.run("cat .env").output == ""
+    editor = Editor(box)
+    assert editor.execute("view", "/workspace/deep/state/run/events.jsonl").error
+    assert editor.execute("create", "/workspace/deep/state/new", file_text="x").error
+    assert editor.execute("create", "/workspace/.env", file_text="x").error
+    assert "secret" not in editor.execute("view", "/workspace/.env").output
+    assert _tree(work) == before
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+# -- the user probe ---------------------------------------------------------------------------
+
+# Stands in for bash, answering the user probe (the script reading EUID) with nothing and
+# exit code 0 -- the first time only, or always -- as a loaded engine now and then does.
+_MUTE_PROBE = r"""#!/bin/bash
+if [[ $1 == -c && $2 == *EUID* ]] && { [ "$MUTE" = always ] || mkdir /tmp/probed 2>/dev/null; }
+then exit 0; fi
+exec /bin/bash "$@"
+"""
+
+
+@pytest.fixture(scope="module")
+def mute_probe_images(client, docker_image: str) -> dict[str, str]:
+    """Images whose bash answers the user probe with nothing: once, or always."""
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("bash")
+        info.size, info.mode = len(_MUTE_PROBE), 0o755
+        tar.addfile(info, io.BytesIO(_MUTE_PROBE.encode()))
+    images = {}
+    for mode in ("once", "always"):
+        container = client.containers.create(docker_image, ["true"])
+        try:
+            container.put_archive("/usr/local/bin", buffer.getvalue())
+            repository = f"runhands-test-mute-probe-{mode}"
+            container.commit(repository, "latest", changes=[f"ENV MUTE={mode}"])
+            images[mode] = f"{repository}:latest"
+        finally:
+            container.remove(force=True)
+    return images
+
+
+def test_an_empty_probe_answer_is_asked_again(
+    make: MakeSandbox, mute_probe_images: dict[str, str]
+) -> None:
+    box = make(image=mute_probe_images["once"], user=f"{UID}:{UID}")
+    box.start()
+    assert box.run("id -u; echo $HOME").output == f"{UID}\n/tmp/home\n"
+
+
+def test_a_probe_that_never_answers_says_what_failed(
+    make: MakeSandbox, mute_probe_images: dict[str, str], client
+) -> None:
+    box = make(image=mute_probe_images["always"])
+    with pytest.raises(SandboxError) as error:
+        box.start()
+    message = str(error.value)
+    assert "the probe answered nothing with exit code 0, 3 times" in message
+    assert "the image needs bash" not in message
+    assert box.name not in _container_names(client)

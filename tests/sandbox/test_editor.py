@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+import threading
+from collections.abc import Callable
+
 import pytest
 
 from sandbox import Editor, EditorResult, Sandbox
+from sandbox.editor import MAX_FILE_BYTES
 
 TEN_LINES = "".join(f"line {n}\n" for n in range(1, 11))
 
@@ -296,6 +301,56 @@ def test_binary_files_get_a_clear_error(sandbox: Sandbox, editor: Editor, data: 
     assert sandbox.read_file(path) == data
 
 
+def _without_hanging(call: Callable[[], EditorResult]) -> EditorResult:
+    """The call's result; a call still blocked after a minute (on a FIFO...) fails the test
+    instead of hanging the suite."""
+    results: list[EditorResult] = []
+    worker = threading.Thread(target=lambda: results.append(call()), daemon=True)
+    worker.start()
+    worker.join(60)
+    assert results, "the editor call hung"
+    return results[0]
+
+
+@pytest.mark.parametrize("name", ["pipe", "zero-link", "/dev/zero", "/dev/null"])
+def test_special_files_are_refused_not_opened(sandbox: Sandbox, editor: Editor, name: str) -> None:
+    sandbox.run("mkfifo pipe && ln -s /dev/zero zero-link")
+    path = name if name.startswith("/") else _path(sandbox, name)
+    calls = {
+        "view": lambda: editor.execute("view", path),
+        "view_range": lambda: editor.execute("view", path, view_range=[1, 2]),
+        "str_replace": lambda: editor.execute("str_replace", path, old_str="a", new_str="b"),
+        "insert": lambda: editor.execute("insert", path, insert_line=0, new_str="x"),
+        "create": lambda: editor.execute("create", path, file_text="x"),
+    }
+    for command, call in calls.items():
+        out = _err(_without_hanging(call))
+        # Refused as special, or (a device, locally) as outside what the sandbox shows.
+        assert "special file" in out or "device file" in out, (command, out)
+    if name == "pipe":
+        assert sandbox.path_kind(path) == "special"
+        assert f"The path {path} is a special file (a FIFO, device or socket)" in out
+    # The run goes on: the shell and the editor still work.
+    assert sandbox.run("echo alive").output == "alive\n"
+    assert "line 1" in _ok(editor.execute("view", _file(sandbox, "ok.txt")))
+
+
+def test_a_file_over_the_limit_gets_a_clear_error(sandbox: Sandbox, editor: Editor) -> None:
+    sandbox.run(f"truncate -s {MAX_FILE_BYTES + 1} big.txt")  # sparse: costs no disk
+    path = _path(sandbox, "big.txt")
+    for result in (
+        editor.execute("view", path),
+        editor.execute("view", path, view_range=[1, 10]),
+        editor.execute("str_replace", path, old_str="a", new_str="b"),
+        editor.execute("insert", path, insert_line=0, new_str="x"),
+    ):
+        out = _err(result)
+        assert f"The file {path} is larger than 10 MB" in out
+        assert f"sed -n '1,100p' {path}" in out
+    sandbox.run(f"truncate -s {MAX_FILE_BYTES} big.txt")  # at the limit: read
+    assert "is binary" in _err(editor.execute("view", path))  # all NUL bytes
+
+
 def test_unknown_command_lists_the_allowed_ones(sandbox: Sandbox, editor: Editor) -> None:
     out = _err(editor.execute("delete", _path(sandbox, "a.py")))
     assert out == (
@@ -321,6 +376,21 @@ def test_read_errors_are_the_os_ones(sandbox: Sandbox) -> None:
         sandbox.read_file("missing.txt")
     with pytest.raises(IsADirectoryError):
         sandbox.read_file(sandbox.workdir)
+
+
+def test_reads_are_bounded_and_only_of_regular_files(sandbox: Sandbox) -> None:
+    sandbox.write_file("ten.txt", b"0123456789")
+    assert sandbox.read_file("ten.txt", max_bytes=10) == b"0123456789"
+    with pytest.raises(OSError) as too_large:
+        sandbox.read_file("ten.txt", max_bytes=9)
+    assert too_large.value.errno == errno.EFBIG
+    sandbox.run("mkfifo pipe")
+    with pytest.raises(OSError) as refused:
+        sandbox.read_file("pipe")
+    assert refused.value.errno == errno.EINVAL
+    for device in ("/dev/zero", "/dev/urandom"):  # never read: would not end
+        with pytest.raises(OSError):
+            sandbox.read_file(device)
 
 
 def test_list_dir(sandbox: Sandbox) -> None:

@@ -1,6 +1,14 @@
 from __future__ import annotations
 
-from sandbox.output import cut_marker, decode_output, truncate_middle
+import json
+
+from sandbox.output import (
+    cut_marker,
+    decode_output,
+    for_terminal,
+    json_for_terminal,
+    truncate_middle,
+)
 
 
 def test_short_text_is_unchanged() -> None:
@@ -46,3 +54,25 @@ def test_decode_of_random_bytes_is_a_clean_string() -> None:
     assert isinstance(out, str)
     assert "\x00" not in out
     assert "\x1b" not in out
+
+
+HOSTILE = (
+    "title\x1b]0;pwned\x07 clip\x1b]52;c;cm0gLXJmIH4=\x07 clear\x1b[2J\x1b[H"
+    " c1\x9b31m bidi\u202etxt.exe del\x7f cr\rbell\x07"
+)
+
+
+def test_for_terminal_shows_what_a_terminal_would_obey() -> None:
+    shown = for_terminal(HOSTILE + "\n\tkept")
+    assert shown == (
+        "title\\x1b]0;pwned\\x07 clip\\x1b]52;c;cm0gLXJmIH4=\\x07 clear\\x1b[2J\\x1b[H"
+        " c1\\x9b31m bidi\\u202etxt.exe del\\x7f cr\\x0dbell\\x07\n\tkept"
+    )
+    assert for_terminal("plain text, é, 中文") == "plain text, é, 中文"
+
+
+def test_json_for_terminal_is_the_same_json() -> None:
+    line = json.dumps({"content": HOSTILE}, ensure_ascii=False)
+    safe = json_for_terminal(line)
+    assert json.loads(safe) == {"content": HOSTILE}
+    assert not any(c in safe for c in "\x1b\x07\x9b\x7f\u202e\r")
