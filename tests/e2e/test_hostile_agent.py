@@ -13,6 +13,7 @@ which would hide them for another reason than the one tested).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -44,6 +45,10 @@ HOST_ENV = {
     "RUNHANDS_ONLY_MARKER": "runhands-env-marker-b6c3",
 }
 PASSED = {"SANDBOX_ENV_GITHUB_TOKEN": "ghp_passed-on-purpose-1a2b"}
+
+
+def _digest(passed: dict[str, str]) -> str:
+    return hashlib.sha256(passed["SANDBOX_ENV_GITHUB_TOKEN"].encode()).hexdigest()[:16]
 
 
 def require_bwrap() -> None:
@@ -143,7 +148,10 @@ def _attempts(cli: Cli, port: int, sleeper: str) -> list[str]:
         f"ln -s {home}/.ssh/id_rsa link-key",
         f"ln -s {base}/escaped.txt link-new",
         f"(setsid nohup {sleeper} >/dev/null 2>&1 &)",
-        f'[ "$GITHUB_TOKEN" = "{PASSED["SANDBOX_ENV_GITHUB_TOKEN"]}" ] && echo PASSED-ON-PURPOSE',
+        # The value arrives (compared by its hash: the model never sees the value itself,
+        # and a command holding it would be saved, and run, with `****`).
+        f'[ "$(printf %s "$GITHUB_TOKEN" | sha256sum | cut -c1-16)" = "{_digest(PASSED)}" ] '
+        "&& echo PASSED-ON-PURPOSE",
     ]
     return ["\n".join(read_lines), "\n".join(write_lines), "\n".join(links)]
 
