@@ -100,3 +100,15 @@ def scripted():
     yield start
     for server in servers:
         server.__exit__(None, None, None)
+
+
+def require_bwrap() -> None:
+    """Skip a test that needs bubblewrap where it cannot work; under CI it must."""
+    from sandbox.isolation import bwrap_problem, find_bwrap
+
+    problem = bwrap_problem(find_bwrap())
+    if problem is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{problem} (under CI the isolation tests must run)")
+    pytest.skip(problem)

@@ -726,10 +726,10 @@ def test_secrets_of_lists_every_credential_runhands_knows_of(lay: Layout) -> Non
 def test_secrets_of_reads_the_environment_and_dotenv_by_default(
     lay: Layout, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lay.write(lay.cwd / ".env", "ANTHROPIC_API_KEY=sk-ant-Dotenv-0001\n")
+    lay.write(lay.cwd / ".env", "ANTHROPIC_API_KEY=fake-ant-Dotenv-0001\n")
     monkeypatch.setenv("GEMINI_API_KEY", "gem-Env-0002")
     monkeypatch.chdir(lay.cwd)
-    assert {"sk-ant-Dotenv-0001", "gem-Env-0002"} <= set(secrets_of(AppConfig()))
+    assert {"fake-ant-Dotenv-0001", "gem-Env-0002"} <= set(secrets_of(AppConfig()))
 
 
 def test_loaded_config_round_trips_through_json(lay: Layout) -> None:

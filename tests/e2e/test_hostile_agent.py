@@ -28,10 +28,9 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.isolation import bwrap_problem, find_bwrap
 from state_store.events import Observation, RunEnded, SandboxStarted
 from state_store.store import read_events
-from tests.conftest import TEST_API_KEY, Cli
+from tests.conftest import TEST_API_KEY, Cli, require_bwrap
 from tests.scripted_model import Turn, bash, finish
 
 pytestmark = pytest.mark.e2e
@@ -49,15 +48,6 @@ PASSED = {"SANDBOX_ENV_GITHUB_TOKEN": "ghp_passed-on-purpose-1a2b"}
 
 def _digest(passed: dict[str, str]) -> str:
     return hashlib.sha256(passed["SANDBOX_ENV_GITHUB_TOKEN"].encode()).hexdigest()[:16]
-
-
-def require_bwrap() -> None:
-    problem = bwrap_problem(find_bwrap())
-    if problem is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{problem} (under CI the isolation tests must run)")
-    pytest.skip(problem)
 
 
 @pytest.fixture

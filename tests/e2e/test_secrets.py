@@ -16,7 +16,7 @@ from tests.scripted_model import Turn, bash, finish, text
 
 pytestmark = pytest.mark.e2e
 
-PROVIDER_KEY = "sk-proj-Provider-Secret-4c1d8e2f"  # from the environment, not configured
+PROVIDER_KEY = "fake-proj-Provider-Secret-4c1d8e2f"  # from the environment, not configured
 DOTENV_VALUE = "dotenv-Deploy-Token-9b7a5c3e"  # in ./.env, under a name that says nothing
 PASSED_VALUE = "sandbox-Passed-Value-2e4f6a8c"  # SANDBOX_ENV_DEPLOY: given to the sandbox
 QUERY_KEY = "url-Query-Secret-5150aa"  # LLM_BASE_URL=...?api_key=

@@ -27,15 +27,7 @@ from sandbox.isolation import (
     find_bwrap,
     plan_mounts,
 )
-
-
-def require_bwrap() -> None:
-    problem = bwrap_problem(find_bwrap())
-    if problem is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{problem} (under CI the isolation tests must run)")
-    pytest.skip(problem)
+from tests.conftest import require_bwrap
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from state_store.events import UserMessage
 from state_store.files import Redactor, holds_redaction
 from state_store.store import RunStore, read_events
 
-KEY = "sk-live-Redaction-Test-0123456789abcdef"  # 39 bytes: every offset has full groups
+KEY = "fake-live-Redaction-Test-0123456789abcd"  # 39 bytes: every offset has full groups
 # As long as real provider keys: `base64` wraps its encoding over two lines.
 LONG_KEY = "sk-ant-api03-" + "Zx9Q" * 20
 
