@@ -160,3 +160,15 @@ def test_a_key_in_the_base_url_is_not_saved_and_resume_reads_it_again(cli: Cli, 
     again = cli.run("resume", "u", "-t", "more", model=second, env={"LLM_BASE_URL": url})
     assert again.returncode == 0, again.stderr
     assert again.stdout == "two\n" and len(second.requests) == 1
+
+
+def test_the_model_sees_output_as_saved_never_the_key(cli: Cli, scripted) -> None:
+    """Redaction happens as an event is saved, and the run goes on from the saved event:
+    the provider never receives a known secret in an observation."""
+    (cli.workspace / "k.txt").write_text(f"the key is {TEST_API_KEY}\n")
+    model = scripted([bash("cat k.txt"), finish("done")])
+    result = cli.run("run", "-t", "show the key", model=model)
+    assert result.returncode == 0, result.stderr
+    sent = json.dumps(model.requests[1]["messages"])
+    assert TEST_API_KEY not in sent
+    assert "the key is ****" in sent
