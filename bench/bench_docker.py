@@ -19,11 +19,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from timing import median_ms  # noqa: E402  (bench/, beside this script)
 
 from sandbox.docker import DockerSandbox  # noqa: E402
 from sandbox.docker_engine import Mount  # noqa: E402
@@ -48,15 +49,6 @@ def time_start(image: str, workspace: str, starts: int) -> tuple[list[float], li
         box.close()
         close.append(time.perf_counter() - began)
     return first, close
-
-
-def median_ms(action: Callable[[], object], iterations: int) -> float:
-    times = []
-    for _ in range(iterations):
-        began = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times) * 1000
 
 
 def time_round_trips(image: str, workspace: str, iterations: int) -> tuple[float, float]:

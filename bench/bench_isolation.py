@@ -20,11 +20,12 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from timing import median_ms  # noqa: E402  (bench/, beside this script)
 
 from sandbox.editor import Editor  # noqa: E402
 from sandbox.isolation import IsolationSettings, bwrap_problem, find_bwrap  # noqa: E402
@@ -52,15 +53,6 @@ def time_starts(mode: str, workspace: str, starts: int) -> list[float]:
         times.append(time.perf_counter() - began)
         box.close()
     return times
-
-
-def median_ms(action: Callable[[], object], iterations: int) -> float:
-    times = []
-    for _ in range(iterations):
-        began = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times) * 1000
 
 
 def time_session(mode: str, workspace: str, iterations: int) -> tuple[float, float]:
