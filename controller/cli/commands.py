@@ -48,7 +48,20 @@ def settings_help() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _add_config_options(parser: argparse.ArgumentParser) -> None:
+def _add_run_id(parser: argparse.ArgumentParser, what: str = "the run id") -> None:
+    parser.add_argument("run_id", metavar="RUN", help=f"{what} (see `runhands list`)")
+
+
+def _add_instruction(parser: argparse.ArgumentParser, when: str) -> None:
+    more = parser.add_argument_group(f"a new instruction (needed to {when})")
+    more.add_argument("-t", "--task", metavar="TEXT", help="the instruction")
+    more.add_argument("-f", "--file", metavar="PATH", help="read the instruction from a file")
+
+
+def _add_config_options(
+    parser: argparse.ArgumentParser,
+    directory: str = "the agent's working directory (default: cwd)",
+) -> None:
     group = parser.add_argument_group("configuration (flags win over environment and files)")
     group.add_argument(
         "--config-file", metavar="PATH", help="TOML configuration (default: ./config.toml)"
@@ -77,9 +90,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--state-dir", metavar="DIR", help="where runs are saved (default ~/.openhands-state)"
     )
-    group.add_argument(
-        "-d", "--directory", metavar="DIR", help="the agent's working directory (default: cwd)"
-    )
+    group.add_argument("-d", "--directory", metavar="DIR", help=directory)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,10 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    resume.add_argument("run_id", metavar="RUN", help="the run id (see `runhands list`)")
-    more = resume.add_argument_group("a new instruction (needed to continue a finished run)")
-    more.add_argument("-t", "--task", metavar="TEXT", help="the instruction")
-    more.add_argument("-f", "--file", metavar="PATH", help="read the instruction from a file")
+    _add_run_id(resume)
+    _add_instruction(resume, "continue a finished run")
     resume.add_argument(
         "--json", action="store_true", help="print one JSON event per line on stdout"
     )
@@ -131,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = sub.add_parser(
         "inspect", help="show a saved run: summary, transitions, actions, cost"
     )
-    inspect.add_argument("run_id", metavar="RUN", help="the run id (see `runhands list`)")
+    _add_run_id(inspect)
     inspect.add_argument("--json", action="store_true", help="the report as JSON")
     _add_config_options(inspect)
 
@@ -159,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     trajectory = sub.add_parser(
         "trajectory", help="export a run as an OpenHands-compatible trajectory (JSON)"
     )
-    trajectory.add_argument("run_id", metavar="RUN", help="the run id (see `runhands list`)")
+    _add_run_id(trajectory)
     trajectory.add_argument("-o", "--output", metavar="PATH", help="file (default: stdout)")
     _add_config_options(trajectory)
 
@@ -170,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         "whole run (from its start), one step (--step N), or from the end of one step to "
         "the end of another (--from A --to B). Binary files are named.",
     )
-    diff.add_argument("run_id", metavar="RUN", help="the run id (see `runhands list`)")
+    _add_run_id(diff)
     diff.add_argument("--step", type=int, metavar="N", help="what step N changed")
     diff.add_argument("--from", dest="start", type=int, metavar="A", help="from the end of step A")
     diff.add_argument("--to", dest="end", type=int, metavar="B", help="to the end of step B")
@@ -184,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
         "included): relative to the commit the workspace's git repository was at when the "
         "run started, else to the workspace as the run found it.",
     )
-    patch.add_argument("run_id", metavar="RUN", help="the run id (see `runhands list`)")
+    _add_run_id(patch)
     patch.add_argument("-o", "--output", metavar="PATH", help="file (default: stdout)")
     _add_config_options(patch)
 
@@ -197,15 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    fork.add_argument("run_id", metavar="RUN", help="the run to fork (see `runhands list`)")
+    _add_run_id(fork, "the run to fork")
     fork.add_argument("--at", type=int, required=True, metavar="N", help="the step to fork at")
     fork.add_argument("-n", "--name", metavar="NAME", help="the new run's id (default: generated)")
-    more = fork.add_argument_group("a new instruction (needed to fork at a finished step)")
-    more.add_argument("-t", "--task", metavar="TEXT", help="the instruction")
-    more.add_argument("-f", "--file", metavar="PATH", help="read the instruction from a file")
+    _add_instruction(fork, "fork at a finished step")
     fork.add_argument("--json", action="store_true", help="print one JSON event per line on stdout")
-    _add_config_options(fork)
-    _describe_directory(fork, "the new run's workspace: new or empty (default: beside RUN's)")
+    _add_config_options(fork, "the new run's workspace: new or empty (default: beside RUN's)")
 
     rewind = sub.add_parser(
         "rewind",
@@ -214,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
         "in a checkpoint, then restored to step N's, and the model's view is cut back to "
         "step N (the log keeps everything). `runhands resume RUN` goes on from there.",
     )
-    rewind.add_argument("run_id", metavar="RUN", help="the run id (see `runhands list`)")
+    _add_run_id(rewind)
     rewind.add_argument("--to", dest="to_step", type=int, required=True, metavar="N")
     rewind.add_argument(
         "--force",
@@ -238,12 +244,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_options(config)
     return parser
-
-
-def _describe_directory(parser: argparse.ArgumentParser, text: str) -> None:
-    for action in parser._actions:
-        if action.dest == "directory":
-            action.help = text
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
