@@ -37,6 +37,8 @@ from state_store.events import ToolCall, Usage
 
 # Used when `[llm] timeout` is unset: no call may wait forever.
 DEFAULT_TIMEOUT_S = 120.0
+# How often a call in progress looks at the stop event, when there is one.
+_STOP_POLL_S = 0.2
 # The watchdog gives litellm's own timeout this long to fire before abandoning the call.
 WATCHDOG_GRACE_S = 1.0
 # A provider's Retry-After is honoured up to this (a bogus "wait a day" must not stall a run).
@@ -142,9 +144,13 @@ class LiteLLMClient:
         config: LLMConfig,
         sleep: Callable[[float], None] = time.sleep,
         llm_configs: Mapping[str, LLMConfig] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.config = config
         self._sleep = sleep
+        # Set by a batch to stop this run: the call or the pause in progress ends at once
+        # with KeyboardInterrupt, as Ctrl-C ends it in the main thread.
+        self._stop = stop
         self._litellm = import_litellm()
         lm = self._litellm
         self._retryable = (
@@ -204,7 +210,7 @@ class LiteLLMClient:
                 attempt += 1
                 wait, note = self._wait_before_retry(model, e, attempt)
                 on_retry(attempt, _describe(e) + note, wait)
-                self._sleep(wait)
+                self._pause(wait)
                 continue
             latency = time.monotonic() - started
             return self._completion(model.config, response, message, latency)
@@ -221,10 +227,26 @@ class LiteLLMClient:
                 future.set_exception(e)
 
         threading.Thread(target=work, name="runhands-model-call", daemon=True).start()
-        wait_for([future], timeout=limit)
+        self._wait_answer(future, limit)
         if not future.done():
             raise WatchdogTimeout(f"no answer after {limit:g}s: the call was abandoned")
         return future.result()
+
+    def _wait_answer(self, future: Future[Any], limit: float) -> None:
+        if self._stop is None:
+            wait_for([future], timeout=limit)
+            return
+        deadline = time.monotonic() + limit
+        while not future.done() and (left := deadline - time.monotonic()) > 0:
+            wait_for([future], timeout=min(left, _STOP_POLL_S))
+            if self._stop.is_set():
+                raise KeyboardInterrupt
+
+    def _pause(self, seconds: float) -> None:
+        if self._stop is None:
+            self._sleep(seconds)
+        elif self._stop.wait(seconds):
+            raise KeyboardInterrupt
 
     def _wait_before_retry(
         self, model: _Model, error: Exception, attempt: int

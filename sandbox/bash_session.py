@@ -17,6 +17,7 @@ import math
 import os
 import secrets
 import select
+import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
@@ -37,6 +38,8 @@ _START_SECONDS = 10.0
 _INTERRUPT_GRACE = 2.0
 # How long writing input may take before we give up (the process does not read it).
 _SEND_SECONDS = 5.0
+# How often a wait looks at the stop event, when there is one.
+_STOP_POLL_MS = 200
 _CONTROL_KEYS = {"C-c": b"\x03", "C-d": b"\x04", "C-z": b"\x1a"}
 # Environment variables that would change how the shell prompts or what it sources.
 _DROPPED_ENV = ("PS1", "PS2", "PS4", "PROMPT_COMMAND", "BASH_ENV", "ENV", "HISTFILE")
@@ -172,8 +175,12 @@ class BashSession:
         env: Mapping[str, str] | None = None,
         max_wait: float = 300.0,
         transport: TransportFactory = PtyTransport,
+        stop: threading.Event | None = None,
     ) -> None:
         self.workdir = os.path.abspath(workdir)
+        # Set by whoever drives several runs in one process (a batch): a wait for output
+        # ends at once with KeyboardInterrupt, as Ctrl-C ends it for a run in the main thread.
+        self._stop = stop
         self.soft_timeout = soft_timeout
         # A command that never stops printing never goes quiet: return after this long.
         self.max_wait = max_wait
@@ -429,7 +436,9 @@ class BashSession:
         shell = self._require_shell()
         last_output = time.monotonic()
         while True:
-            maybe_exited = shell.wait(_poll_timeout_ms(last_output, idle, deadline))
+            maybe_exited = shell.wait(self._poll_ms(last_output, idle, deadline))
+            if self._stop is not None and self._stop.is_set():
+                raise KeyboardInterrupt
             if data := shell.read():
                 cap.feed(data)
                 last_output = time.monotonic()
@@ -444,6 +453,14 @@ class BashSession:
                 return "idle"
             if deadline is not None and now >= deadline:
                 return "deadline"
+
+    def _poll_ms(
+        self, last_output: float, idle: float | None, deadline: float | None
+    ) -> int | None:
+        ms = _poll_timeout_ms(last_output, idle, deadline)
+        if self._stop is None:
+            return ms
+        return _STOP_POLL_MS if ms is None else min(ms, _STOP_POLL_MS)
 
     def _stop_shell(self) -> None:
         """Kill the shell's session (through the finalizer, so it is not done again)."""

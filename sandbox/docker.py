@@ -10,6 +10,7 @@ no python, no build step.
 from __future__ import annotations
 
 import posixpath
+import threading
 import weakref
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -57,7 +58,9 @@ class DockerSandbox:
         keep_alive: bool = False,
         scope: str = "",
         client: docker.DockerClient | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
+        self._stop = stop
         self._spec = ContainerSpec(
             image=image,
             run_id=run_id,
@@ -125,6 +128,7 @@ class DockerSandbox:
                 max_wait=self._max_wait,
                 env={"HOME": owner.home, **spec.env},
                 transport=self._shells,
+                stop=self._stop,
             )
             self._bash.start()
             self._files = ContainerFiles(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import threading
 from collections.abc import Callable, Mapping
 from types import TracebackType
 
@@ -38,6 +39,7 @@ class LocalSandbox:
         max_wait: float = 300.0,
         env: Mapping[str, str] | None = None,
         isolation: IsolationSettings | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self._workdir = os.path.abspath(workdir)
         self._settings = isolation or IsolationSettings()
@@ -54,6 +56,7 @@ class LocalSandbox:
             max_wait=max_wait,
             env=env,
             transport=self._transport(),
+            stop=stop,
         )
 
     @property

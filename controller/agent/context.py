@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -71,6 +72,8 @@ class RunContext:
     # This process's start (monotonic) and the run's active seconds before it.
     clock: float = field(default_factory=time.monotonic)
     runtime_before: float = 0.0
+    # Set by a batch to stop the run (see controller/run/controls.py).
+    stop: threading.Event | None = None
 
     @property
     def allowed_tools(self) -> set[str]:

@@ -49,6 +49,8 @@ class AgentMachine:
         """Run until finished or errored. KeyboardInterrupt and a failed store write
         propagate, with everything saved so far intact."""
         while self.state not in TERMINAL:
+            if self.ctx.stop is not None and self.ctx.stop.is_set():
+                raise KeyboardInterrupt  # a batch stopping: the same end as Ctrl-C
             handler = HANDLERS[State(self.state)]
             try:
                 decision = handler(self.ctx)

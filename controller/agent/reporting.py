@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TextIO
 
 import msgspec
@@ -42,12 +42,15 @@ class Reporter:
         secrets: Iterable[str] = (),
         out: TextIO | None = None,
         err: TextIO | None = None,
+        listener: Callable[[Event], None] | None = None,
     ) -> None:
         self.json_lines = json_lines
         self.log_all_events = log_all_events
         self._redactor = Redactor(secrets)
         self._out = out or sys.stdout
         self._err = err or sys.stderr
+        # Told of every event too (a batch's progress display).
+        self._listener = listener
 
     def _redact(self, text: str) -> str:
         return self._redactor.text(text)
@@ -57,6 +60,8 @@ class Reporter:
         print(for_terminal(self._redact(text)), file=self._err, flush=True)
 
     def event(self, event: Event) -> None:
+        if self._listener is not None:
+            self._listener(event)
         if self.json_lines:
             line = msgspec.json.encode(event).decode()
             print(json_for_terminal(self._redact(line)), file=self._out, flush=True)

@@ -229,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_options(rewind)
 
+    _add_batch_parser(sub)
+
     gc = sub.add_parser(
         "gc",
         help="remove containers left behind by runs that crashed or were killed",
@@ -244,6 +246,90 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_options(config)
     return parser
+
+
+BATCH_EXIT_CODES_HELP = """\
+exit codes:
+  0    every task ended (finished, failed or at a limit), none on an infrastructure failure
+  2    bad usage, tasks file or configuration: nothing ran
+  8    some tasks ended on an infrastructure failure after their retries (sandbox, provider,
+       storage), a runhands error, or a workspace or setup that failed: see results.jsonl
+  130  interrupted (Ctrl-C or SIGTERM): every run saved; the same command goes on
+"""
+
+
+def _add_batch_parser(sub: Any) -> None:
+    batch = sub.add_parser(
+        "batch",
+        help="run many tasks (a JSON-lines file), N at a time, here or on a Ray cluster",
+        description="Run every task of a JSON-lines file, N at a time, each in its own "
+        "sandbox and workspace, every run saved under OUT/runs. OUT/results.jsonl gets a line "
+        "per task ending; the same command again skips ended tasks, resumes unfinished ones "
+        "and retries those that ended on an infrastructure failure.",
+        epilog=BATCH_EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    batch.add_argument("tasks", metavar="TASKS.jsonl", help="one task per line")
+    batch.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        default="runhands-batch",
+        help="results, runs, workspaces, patches and logs (default: ./runhands-batch)",
+    )
+    batch.add_argument(
+        "-w", "--workers", type=int, default=4, metavar="N", help="runs at a time (default 4)"
+    )
+    batch.add_argument(
+        "--format",
+        choices=["runhands", "swe-bench"],
+        default="runhands",
+        help="the tasks file's format (swe-bench: instance lines; writes OUT/preds.jsonl)",
+    )
+    batch.add_argument(
+        "--image-pattern",
+        metavar="PATTERN",
+        help="swe-bench: the image of an instance, with {instance_id} or {docker_id} "
+        "(default swebench/sweb.eval.x86_64.{docker_id}:latest)",
+    )
+    batch.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        metavar="N",
+        help="resume a task that ended on an infrastructure failure up to N times (default 2)",
+    )
+    batch.add_argument(
+        "--retry-wait",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="pause before such a retry (default 10)",
+    )
+    batch.add_argument(
+        "--max-starting",
+        type=int,
+        default=4,
+        metavar="N",
+        help="sandboxes starting at once (default 4)",
+    )
+    batch.add_argument(
+        "--eval-timeout",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="longest a task's setup or eval may take (default 1800)",
+    )
+    batch.add_argument("--json", action="store_true", help="one JSON event per task start and end")
+    batch.add_argument(
+        "--ray",
+        metavar="auto|ADDRESS",
+        help="run on a Ray cluster (pip install 'runhands[ray]'): auto, or the head's address",
+    )
+    batch.add_argument(
+        "--ray-num-cpus", type=float, default=1.0, metavar="N", help="CPUs per run (default 1)"
+    )
+    _add_config_options(batch)
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -477,6 +563,15 @@ def cmd_rewind(args: argparse.Namespace) -> int:
     return _guarded(lambda: rewind_run(_load(args), args.run_id, args.to_step, force=args.force))
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    from controller.batch.command import batch_command
+
+    try:
+        return batch_command(args, _load(args), _flags(args))
+    except (ConfigError, UserError) as e:
+        _fail(str(e))
+
+
 def cmd_gc(args: argparse.Namespace) -> int:
     from controller.run.gc import collect_garbage
 
@@ -515,6 +610,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "patch": cmd_patch,
     "fork": cmd_fork,
     "rewind": cmd_rewind,
+    "batch": cmd_batch,
     "gc": cmd_gc,
     "config": cmd_config,
 }

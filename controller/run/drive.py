@@ -3,6 +3,7 @@ the snapshot, the trajectory), whatever stopped it."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,12 +20,14 @@ from controller.agent.tools import tool_specs
 from controller.config import AppConfig, secrets_of
 from controller.model_client import LiteLLMClient, ModelClient
 from controller.run import interrupts
+from controller.run.controls import UNCONTROLLED, RunControls
 from controller.run.sandbox_for_config import (
     agent_workdir,
     make_sandbox,
 )
 from controller.run.setup import sandbox_environment
 from sandbox.editor import Editor
+from sandbox.gated import GatedStart
 from state_store.checkpoints import CheckpointError, CheckpointStore
 from state_store.events import ChangeSummary, RunEnded, Snapshot
 from state_store.store import RunStore, StoreWriteError
@@ -46,13 +49,16 @@ def drive(
     snapshot: Snapshot,
     host_workdir: str,
     prepare: Callable[[RunContext, AgentMachine], None],
+    controls: RunControls = UNCONTROLLED,
 ) -> int:
     """Build the run's context, let `prepare` record how it (re)starts, run the machine to
     its end, and record that end. Returns the exit code."""
     started = time.monotonic()
     env = sandbox_environment(config)
     scope = str(store.run_dir.parent.resolve())
-    sandbox = make_sandbox(config, store.run_id, host_workdir, env, scope)
+    sandbox = make_sandbox(config, store.run_id, host_workdir, env, scope, controls.stop)
+    if controls.start_gate is not None:
+        sandbox = GatedStart(sandbox, controls.start_gate)
     workdir = agent_workdir(config, host_workdir)
     pool = ThreadPoolExecutor(max_workers=1)
     history = effective_events(store.events)
@@ -63,13 +69,14 @@ def drive(
         reporter=reporter,
         snapshot=snapshot,
         workdir=workdir,
-        client_future=pool.submit(_make_client, config),
+        client_future=pool.submit(_make_client, config, controls.stop),
         editor=Editor(sandbox),
         tools=tool_specs(_enabled_tools(config)),
         messages=build_messages(system_prompt(workdir), history),
         events=history,
         runtime_before=snapshot.counters.runtime_s,
         checkpoints=open_checkpoints(config, store.run_dir, host_workdir, reporter),
+        stop=controls.stop,
     )
     stopped: EndReason | None = None
     try:
@@ -197,8 +204,8 @@ def _save_patch(
     reporter.info(f"runhands: patch saved to {written}")
 
 
-def _make_client(config: AppConfig) -> ModelClient:
-    return LiteLLMClient(config.llm, llm_configs=config.llm_configs)
+def _make_client(config: AppConfig, stop: threading.Event | None) -> ModelClient:
+    return LiteLLMClient(config.llm, llm_configs=config.llm_configs, stop=stop)
 
 
 def _enabled_tools(config: AppConfig) -> dict[str, bool]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 from collections.abc import Iterator
 
 from controller.agent.outcome import ExitCode
@@ -32,8 +33,12 @@ def install() -> None:
 
 @contextlib.contextmanager
 def closing() -> Iterator[None]:
-    """The run's end is being saved: a first signal must not interrupt that."""
+    """The run's end is being saved: a first signal must not interrupt that. Only the main
+    thread's run can be interrupted by a signal: a batch's runs leave the flag alone."""
     global _closing
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     _closing = True
     try:
         yield

@@ -20,6 +20,7 @@ from controller.agent.machine import AgentMachine
 from controller.agent.reporting import Reporter
 from controller.agent.run_state import derive
 from controller.config import AppConfig, LoadedConfig, overlay_config, secrets_of
+from controller.run.controls import UNCONTROLLED, RunControls
 from controller.run.drive import drive, end_run
 from controller.run.setup import UserError, check_model, make_reporter
 from state_store.events import AnyEvent, RunResumed, RunStarted, Snapshot
@@ -27,7 +28,13 @@ from state_store.store import RunStore, StoreError, load_config
 
 
 def resume_run(
-    loaded: LoadedConfig, run_id: str, instruction: str | None, *, json_lines: bool
+    loaded: LoadedConfig,
+    run_id: str,
+    instruction: str | None,
+    *,
+    json_lines: bool,
+    reporter: Reporter | None = None,
+    controls: RunControls = UNCONTROLLED,
 ) -> int:
     root = Path(loaded.config.core.file_store_path).expanduser()
     try:
@@ -44,7 +51,7 @@ def resume_run(
     except (UserError, StoreError) as e:
         store.close()
         raise UserError(str(e)) from None
-    reporter = make_reporter(loaded, json_lines)
+    reporter = reporter or make_reporter(loaded, json_lines)
     if _ending_unsaved(snapshot) and not instruction:
         reporter.info(f"runhands: run {run_id} was {snapshot.state}; saving its end")
         return end_run(
@@ -60,7 +67,7 @@ def resume_run(
             ),
         )
     reporter.info(f"runhands: resuming run {run_id} from {snapshot.state}")
-    return continue_run(store, config, snapshot, reporter, instruction)
+    return continue_run(store, config, snapshot, reporter, instruction, controls=controls)
 
 
 def continue_run(
@@ -71,6 +78,7 @@ def continue_run(
     instruction: str | None,
     *,
     forked: str = "",
+    controls: RunControls = UNCONTROLLED,
 ) -> int:
     """Drive a saved run on from where its log stops: a resumed one, or a fork (`forked`
     says from where; its log already records it)."""
@@ -100,7 +108,13 @@ def continue_run(
         machine.fire(Next(Trigger.RESUME, forked or f"resumed: {why}"))
 
     return drive(
-        config, store, reporter, snapshot, started.host_workdir or started.workdir, prepare
+        config,
+        store,
+        reporter,
+        snapshot,
+        started.host_workdir or started.workdir,
+        prepare,
+        controls,
     )
 
 

@@ -8,6 +8,7 @@ import functools
 import os
 import pwd
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,12 +45,18 @@ def agent_workdir(config: AppConfig, host_workdir: str) -> str:
 
 
 def make_sandbox(
-    config: AppConfig, run_id: str, host_workdir: str, env: dict[str, str], scope: str
+    config: AppConfig,
+    run_id: str,
+    host_workdir: str,
+    env: dict[str, str],
+    scope: str,
+    stop: threading.Event | None = None,
 ) -> Sandbox:
-    """`scope` (the state directory) tells this run's containers from other directories'."""
+    """`scope` (the state directory) tells this run's containers from other directories';
+    `stop` ends a command's wait (see BashSession)."""
     if config.core.runtime == "docker":
-        return _docker_sandbox(config, run_id, host_workdir, scope)
-    return local_sandbox(config, host_workdir, env)
+        return _docker_sandbox(config, run_id, host_workdir, scope, stop)
+    return local_sandbox(config, host_workdir, env, stop=stop)
 
 
 # -- the local runtime --------------------------------------------------------------------
@@ -75,6 +82,7 @@ def local_sandbox(
     *,
     mode: Mode | None = None,
     network: Network | None = None,
+    stop: threading.Event | None = None,
 ) -> LocalSandbox:
     """The local sandbox, isolated as `mode` (default: the config's) asks."""
     isolation = local_isolation(config, mode=mode, network=network)
@@ -87,6 +95,7 @@ def local_sandbox(
         max_wait=config.sandbox.timeout,
         env=env,
         isolation=isolation,
+        stop=stop,
     )
 
 
@@ -172,7 +181,9 @@ def _image(config: AppConfig) -> str | None:
     return sandbox.runtime_container_image or sandbox.base_container_image
 
 
-def _docker_sandbox(config: AppConfig, run_id: str, host_workdir: str, scope: str) -> Sandbox:
+def _docker_sandbox(
+    config: AppConfig, run_id: str, host_workdir: str, scope: str, stop: threading.Event | None
+) -> Sandbox:
     from sandbox.docker import DockerSandbox
 
     sandbox = config.sandbox
@@ -197,6 +208,7 @@ def _docker_sandbox(config: AppConfig, run_id: str, host_workdir: str, scope: st
         nano_cpus=int(sandbox.cpus * 1e9) if sandbox.cpus else None,
         keep_alive=sandbox.keep_runtime_alive,
         scope=scope,
+        stop=stop,
     )
 
 

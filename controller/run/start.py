@@ -11,8 +11,10 @@ import msgspec
 from controller.agent.context import RunContext
 from controller.agent.machine import AgentMachine
 from controller.agent.outcome import ExitCode
+from controller.agent.reporting import Reporter
 from controller.agent.run_state import derive
 from controller.config import LoadedConfig, public_config, secrets_of
+from controller.run.controls import UNCONTROLLED, RunControls
 from controller.run.drive import drive
 from controller.run.sandbox_for_config import (
     SandboxConfigError,
@@ -32,10 +34,13 @@ def start_run(
     run_id: str | None,
     json_lines: bool,
     replay_source: str | None = None,
+    reporter: Reporter | None = None,
+    controls: RunControls = UNCONTROLLED,
 ) -> int:
     """Run a new task to its end; returns the process exit code. With `replay_source` (a
     run or trajectory), its recorded actions are carried out first, then the model takes
-    over; the task defaults to the recorded one."""
+    over; the task defaults to the recorded one. A batch passes its own `reporter` and
+    `controls`."""
     config = loaded.config
     check_model(config, dict(os.environ))
     host_workdir = resolve_workdir(config)
@@ -69,7 +74,7 @@ def start_run(
     except StoreWriteError as e:  # e.g. no space left: the name stays free
         print(f"runhands: error: the run could not be created: {e}", file=sys.stderr)
         return int(ExitCode.STORAGE)
-    reporter = make_reporter(loaded, json_lines)
+    reporter = reporter or make_reporter(loaded, json_lines)
     snapshot = derive(store.run_id, store.events)
 
     def begin(ctx: RunContext, machine: AgentMachine) -> None:
@@ -79,7 +84,7 @@ def start_run(
             reporter.event(event)
         ctx.save_snapshot()
 
-    return drive(config, store, reporter, snapshot, host_workdir, begin)
+    return drive(config, store, reporter, snapshot, host_workdir, begin, controls)
 
 
 def _recorded(
