@@ -106,8 +106,9 @@ class BatchProgress:
     def stopped(self, task_id: str) -> None:
         """The batch stopped under the task: it is saved, resumable, not ended."""
         with self._lock:
-            self._running.pop(task_id, None)
-        self._emit({"event": "task_stopped", "id": task_id})
+            was_running = self._running.pop(task_id, None) is not None
+        if was_running:
+            self._emit({"event": "task_stopped", "id": task_id})
 
     def close(self, summary: BatchSummary | None = None) -> None:
         if self._live is not None:
