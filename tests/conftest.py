@@ -26,7 +26,7 @@ class CliResult:
 
 
 class Cli:
-    """Runs `python -m controller` in a subprocess with an isolated HOME and workspace."""
+    """Runs the CLI in a child process with an isolated HOME and workspace."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.home = tmp_path / "home"
@@ -54,11 +54,22 @@ class Cli:
         env: dict[str, str] | None = None,
         stdin: str | None = None,
         timeout: float = 120,
+        fresh: bool = False,
     ) -> CliResult:
+        """`runhands ARGS`, forked from this process (litellm already imported: the ~3.5 s
+        import is paid once per test process), or with `fresh` a new interpreter running
+        `python -m controller` (the entry point itself)."""
         full_env = dict(self.env)
         if model is not None:
             full_env["LLM_BASE_URL"] = model.base_url
         full_env.update(env or {})
+        if not fresh:
+            from tests.forked_cli import run_forked
+
+            done = run_forked(
+                list(args), env=full_env, cwd=self.workspace, timeout=timeout, stdin=stdin
+            )
+            return CliResult(done.code, done.stdout, done.stderr)
         proc = subprocess.run(
             [sys.executable, "-m", "controller", *args],
             cwd=self.workspace,

@@ -29,29 +29,44 @@ class Exit:
     stderr: str
 
 
-def run_forked(args: list[str], *, env: dict[str, str], cwd: Path, timeout: float = 120) -> Exit:
-    """Run `runhands ARGS` in a child process with exactly `env` as its environment."""
+def run_forked(
+    args: list[str],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    timeout: float = 120,
+    stdin: str | None = None,
+) -> Exit:
+    """Run `runhands ARGS` in a child process with exactly `env` as its environment, and
+    `stdin` (text) as its standard input (else /dev/null)."""
     out_path = cwd.parent / f".out-{os.getpid()}-{time.monotonic_ns()}"
     err_path = out_path.with_suffix(".err")
+    in_path = out_path.with_suffix(".in")
+    if stdin is not None:
+        in_path.write_text(stdin)
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
-        _child(args, env, cwd, out_path, err_path)
-    code = _wait(pid, timeout)
-    result = Exit(code, out_path.read_text(errors="replace"), err_path.read_text(errors="replace"))
-    out_path.unlink()
-    err_path.unlink()
-    return result
+        _child(args, env, cwd, out_path, err_path, in_path if stdin is not None else None)
+    try:
+        code = _wait(pid, timeout)
+        out, err = out_path.read_text(errors="replace"), err_path.read_text(errors="replace")
+    finally:
+        for path in (out_path, err_path, in_path):
+            path.unlink(missing_ok=True)
+    return Exit(code, out, err)
 
 
-def _child(args: list[str], env: dict[str, str], cwd: Path, out: Path, err: Path) -> None:
+def _child(
+    args: list[str], env: dict[str, str], cwd: Path, out: Path, err: Path, given: Path | None
+) -> None:
     code = 99
     try:
         os.setpgid(0, 0)  # its own group: a timeout kills it and its shells
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(env)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
+        source = os.open(given or os.devnull, os.O_RDONLY)
+        os.dup2(source, 0)
         for fd, path in ((1, out), (2, err)):
             target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(target, fd)

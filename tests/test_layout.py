@@ -1,4 +1,4 @@
-"""The layout is the architecture: imports run one way (cli → run → agent/states → model
+"""The layout is the architecture: imports run one way (cli → batch → run → agent/states → model
 client, trajectory, config, sandbox, state_store) and no module imports itself back."""
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ LAYERS = {
     "controller.agent": 2,
     "states": 2,
     "controller.run": 3,
-    "controller.cli": 4,
+    "controller.batch": 4,
+    "controller.cli": 5,
     "controller": 0,  # __init__: the version
-    "controller.__main__": 5,
+    "controller.__main__": 6,
 }
 
 

@@ -77,13 +77,28 @@ def run_task(
             continue
         snapshot = derive(task.id, events)
         if not _goes_on(snapshot, _infrastructure_ends(events), settings.retries):
-            return _result(task, settings, events, snapshot)
+            return _final(task, settings, events, snapshot, stop)
         if snapshot.ended and snapshot.reason in INFRASTRUCTURE:
             _pause(stop, settings.retry_wait)
             if stop is not None and stop.is_set():
                 continue
         if not _resume(task, settings, controls, listener):
-            return _result(task, settings, events, snapshot)
+            return _final(task, settings, events, snapshot, stop)
+
+
+def _final(
+    task: BatchTask,
+    settings: BatchSettings,
+    events: list[Any],
+    snapshot: Snapshot,
+    stop: threading.Event | None,
+) -> TaskResult | None:
+    """The end that stands, with its eval; where the task stands if the batch is stopped
+    during the eval (the eval runs again next time)."""
+    try:
+        return _result(task, settings, events, snapshot, stop=stop)
+    except KeyboardInterrupt:
+        return _stopped(task, settings)
 
 
 def _pause(stop: threading.Event | None, seconds: float) -> None:
@@ -161,9 +176,18 @@ def _start(
     except (WorkspaceError, ConfigError) as e:
         return _not_run(task, str(e))
     if task.setup:
-        setup = run_commands(
-            loaded.config, task.id, workspace, settings.runs, task.setup, settings.eval_timeout
-        )
+        try:
+            setup = run_commands(
+                loaded.config,
+                task.id,
+                workspace,
+                settings.runs,
+                task.setup,
+                settings.eval_timeout,
+                controls.stop,
+            )
+        except KeyboardInterrupt:
+            return None  # the batch is stopping: the next one makes the workspace again
         if setup.exit_code != 0:
             return _not_run(task, f"setup failed (exit {setup.exit_code}): {setup.output_tail}")
     with _reporter(out, task, loaded, listener) as reporter:
@@ -232,6 +256,7 @@ def _result(
     snapshot: Snapshot,
     *,
     final: bool = True,
+    stop: threading.Event | None = None,
 ) -> TaskResult:
     """The task's result as its log tells it; `final`: the end that stands (then the eval
     runs), else where the task stood when the batch stopped (not a line of results)."""
@@ -243,7 +268,7 @@ def _result(
         reason = EndReason.INTERRUPTED
     patch = Path(out, PATCHES_DIR, f"{task.id}.patch")
     counters = snapshot.counters
-    score = _eval(task, settings) if final and task.eval else None
+    score = _eval(task, settings, stop) if final and task.eval else None
     return TaskResult(
         id=task.id,
         run_id=task.id,
@@ -263,7 +288,9 @@ def _result(
     )
 
 
-def _eval(task: BatchTask, settings: BatchSettings) -> EvalResult | None:
+def _eval(
+    task: BatchTask, settings: BatchSettings, stop: threading.Event | None
+) -> EvalResult | None:
     out = Path(settings.out)
     try:
         loaded = task_config(task, settings, workspace_path(out, task.id))
@@ -276,6 +303,7 @@ def _eval(task: BatchTask, settings: BatchSettings) -> EvalResult | None:
         settings.runs,
         [task.eval or ""],
         settings.eval_timeout,
+        stop,
     )
 
 

@@ -6,6 +6,7 @@ result is written (it only reads the workspace, so running it again is harmless)
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -28,12 +29,15 @@ def run_commands(
     root: Path,
     commands: list[str],
     timeout: float,
+    stop: threading.Event | None = None,
 ) -> EvalResult:
     """Run `commands` one after the other in a fresh sandbox, stopping at the first that
-    fails; the last one's exit code (-1: cut by the timeout, or the sandbox failed)."""
+    fails; the last one's exit code (-1: cut by the timeout, or the sandbox failed). When
+    `stop` is set meanwhile: KeyboardInterrupt, the sandbox closed."""
     started = time.monotonic()
     redactor = Redactor(secrets_of(config))
-    sandbox = make_sandbox(config, run_id, str(workspace), sandbox_environment(config), str(root))
+    env = sandbox_environment(config)
+    sandbox = make_sandbox(config, run_id, str(workspace), env, str(root), stop)
     outputs: list[str] = []
     exit_code = 0
     try:

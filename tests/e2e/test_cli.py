@@ -35,7 +35,7 @@ def test_an_openhands_config_loads_with_one_warning(cli: Cli, scripted) -> None:
         "max_iterations = 10\n\n[llm]\nembedding_model = 'local'\n\n"
         "[security]\nconfirmation_mode = false\n\n[agent.CodeActAgent]\nenable_jupyter = false\n"
     )
-    result = cli.run("run", "-t", "task", model=model)
+    result = cli.run("run", "-t", "task", model=model, fresh=True)  # `python -m controller`
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1

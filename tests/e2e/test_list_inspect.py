@@ -105,7 +105,7 @@ def test_inspect_json_is_one_typed_document(runs: Cli) -> None:
 
 
 def test_reading_a_run_never_imports_litellm(runs: Cli) -> None:
-    result = runs.run("inspect", "b", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    result = runs.run("inspect", "b", env={"PYTHONPROFILEIMPORTTIME": "1"}, fresh=True)
     assert result.returncode == 0
     assert "controller.cli.views" in result.stderr  # the import profile was printed
     assert "litellm" not in result.stderr
