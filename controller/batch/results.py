@@ -135,7 +135,9 @@ class PredsFile:
         patch = ""
         if result.patch:
             try:
-                patch = (self.out / result.patch).read_text(errors="surrogateescape")
+                # JSON holds text: bytes that are not UTF-8 (a file in another encoding)
+                # cannot be carried, and a lone surrogate would make the line unwritable.
+                patch = (self.out / result.patch).read_text(errors="replace")
             except OSError:
                 patch = ""
         line = {

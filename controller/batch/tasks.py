@@ -104,7 +104,13 @@ def swe_bench_task(instance: _SweBenchInstance, image_pattern: str) -> BatchTask
     """A SWE-bench instance as a task: its image, the repository at the image's working
     directory (at `base_commit` already), the problem statement as the instruction."""
     docker_id = instance.instance_id.replace("__", "_1776_").lower()
-    image = image_pattern.format(instance_id=instance.instance_id, docker_id=docker_id)
+    try:
+        image = image_pattern.format(instance_id=instance.instance_id, docker_id=docker_id)
+    except (KeyError, IndexError, ValueError) as e:
+        raise UserError(
+            f"--image-pattern {image_pattern!r}: {type(e).__name__}: {e} "
+            "(the fields are {instance_id} and {docker_id})"
+        ) from None
     return BatchTask(
         id=instance.instance_id,
         task=instance.problem_statement,

@@ -5,10 +5,11 @@ so a batch killed meanwhile leaves no half-made workspace a run could start from
 
 from __future__ import annotations
 
-import io
+import os
 import shutil
 import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
 
 from controller.batch.tasks import BatchTask
@@ -61,35 +62,61 @@ def _checkout(repo: str, commit: str, into: Path) -> None:
 
 
 def _copy_from_image(image: str, directory: str, into: Path) -> None:
-    """The image's directory, copied out of a container that is created, never started."""
+    """The image's directory, copied out of a container that is created, never started. The
+    files become the batch user's (as a copied directory's or a clone's are): the image's
+    owners mean nothing here, and the container runs as this user without the capability
+    to write other users' files (nor would git, here, read a repository of another's)."""
     import docker
     from docker.errors import DockerException
 
-    try:
-        client = docker.from_env()
+    # On disk, not in memory: a repository with its history can be hundreds of MB.
+    with tempfile.TemporaryFile(dir=into.parent) as archive_file:
         try:
-            client.images.get(image)
-        except docker.errors.ImageNotFound:
-            client.images.pull(image)
-        container = client.containers.create(image, command="true")
+            client = docker.from_env()
+            try:
+                client.images.get(image)
+            except docker.errors.ImageNotFound:
+                client.images.pull(image)
+            container = client.containers.create(image, command="true")
+            try:
+                stream, _ = container.get_archive(directory)
+                for chunk in stream:
+                    archive_file.write(chunk)
+            finally:
+                container.remove(force=True)
+        except DockerException as e:
+            raise OSError(f"image {image}: {e}") from None
+        archive_file.seek(0)
+        into.mkdir()
         try:
-            stream, _ = container.get_archive(directory)
-            data = b"".join(stream)
-        finally:
-            container.remove(force=True)
-    except DockerException as e:
-        raise OSError(f"image {image}: {e}") from None
-    into.mkdir()
-    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-        top = Path(directory).name
-        members = []
-        for member in archive.getmembers():
-            name = Path(member.name)
-            if name.parts[:1] != (top,) or len(name.parts) == 1:
-                continue
-            member.name = str(Path(*name.parts[1:]))
-            members.append(member)
-        archive.extractall(into, members=members, filter="tar")
+            with tarfile.open(fileobj=archive_file) as archive:
+                archive.extractall(into, members=_inside(archive, directory), filter=_owned)
+        except tarfile.TarError as e:
+            raise OSError(f"image {image}: {directory}: {e}") from None
+
+
+def _inside(archive: tarfile.TarFile, directory: str) -> list[tarfile.TarInfo]:
+    """The archive's members under its top directory (the one asked for), renamed (and the
+    targets of hard links) relative to it."""
+    top = Path(directory).name
+    members = []
+    for member in archive.getmembers():
+        name = Path(member.name)
+        if name.parts[:1] != (top,) or len(name.parts) == 1:
+            continue
+        member.name = str(Path(*name.parts[1:]))
+        link = Path(member.linkname)
+        if member.islnk() and link.parts[:1] == (top,) and len(link.parts) > 1:
+            member.linkname = str(Path(*link.parts[1:]))  # a hard link names a member
+        members.append(member)
+    return members
+
+
+def _owned(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo:
+    """tarfile's "tar" filter, the owner made the user running the batch (by id: the
+    image's user names mean nothing on this machine)."""
+    member = tarfile.tar_filter(member, path)
+    return member.replace(uid=os.getuid(), gid=os.getgid(), uname="", gname="", deep=False)
 
 
 def _why(error: Exception) -> str:
