@@ -190,15 +190,18 @@ def _start(
             return None  # the batch is stopping: the next one makes the workspace again
         if setup.exit_code != 0:
             return _not_run(task, f"setup failed (exit {setup.exit_code}): {setup.output_tail}")
-    with _reporter(out, task, loaded, listener) as reporter:
-        start_run(
-            loaded,
-            task.task,
-            run_id=task.id,
-            json_lines=False,
-            reporter=reporter,
-            controls=controls,
-        )
+    try:
+        with _reporter(out, task, loaded, listener) as reporter:
+            start_run(
+                loaded,
+                task.task,
+                run_id=task.id,
+                json_lines=False,
+                reporter=reporter,
+                controls=controls,
+            )
+    except UserError as e:  # e.g. the task's docker settings are wrong: nothing ran
+        return _not_run(task, str(e))
     return None
 
 
