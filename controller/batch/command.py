@@ -42,9 +42,6 @@ def batch_command(args: argparse.Namespace, loaded: LoadedConfig, flags: dict[st
         eval_timeout=args.eval_timeout,
     )
     backend = _backend(args, settings)
-    from controller.model_client import import_litellm
-
-    import_litellm()  # once, here: it sets litellm's globals and an environment default
     preds_model = loaded.config.llm.model if args.format == "swe-bench" else None
     return run_batch(tasks, settings, backend, json_lines=args.json, preds_model=preds_model)
 

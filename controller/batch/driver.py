@@ -122,7 +122,12 @@ def run_batch(
     preds = PredsFile(out, preds_model) if preds_model is not None else None
     if preds is not None:
         preds.rewrite(results.results)
-    left = [task for task in tasks if task.id not in results.results]
+    known = results.results
+    left = [t for t in tasks if t.id not in known or known[t.id].retryable(settings.retries)]
+    if left:
+        from controller.model_client import import_litellm
+
+        import_litellm()  # once, here: it sets litellm's globals and an environment default
     progress = BatchProgress(len(tasks), len(tasks) - len(left), json_lines=json_lines)
     stop = threading.Event()
 
@@ -130,9 +135,9 @@ def run_batch(
         if result is None or not result.ended:
             progress.stopped(task.id)
             return
-        if results.add(result):
+        if results.add(result, settings.retries):
             if preds is not None:
-                preds.add(result)
+                preds.add(result, results.results)
             progress.ended(result)
 
     try:

@@ -1,5 +1,7 @@
-"""A batch's results: `results.jsonl`, one line per task ending, is the batch's truth (a task
-with a line is done and never run again); `summary.json` and `preds.jsonl` are derived."""
+"""A batch's results: `results.jsonl`, one line per task ending, is the batch's truth: a task
+with a line is done and never run again, unless that line is an infrastructure failure with
+attempts left under a raised `--retries` (then its later ending is a later line, and the
+last line of a task is its result). `summary.json` and `preds.jsonl` are derived."""
 
 from __future__ import annotations
 
@@ -21,11 +23,14 @@ PREDS_FILE = "preds.jsonl"
 # Ends that say nothing about the task: the infrastructure failed. Retried (by resuming the
 # run) up to --retries times; the others are results.
 INFRASTRUCTURE = frozenset({EndReason.SANDBOX, EndReason.PROVIDER, EndReason.STORAGE})
-# The task's workspace or setup command failed: the agent never ran.
+# The task's workspace could not be made (an image that cannot be pulled or read...):
+# retried like an infrastructure failure. Its setup command failed: a result.
+WORKSPACE_FAILED = "workspace"
 SETUP_FAILED = "setup"
+RETRIED = INFRASTRUCTURE | {WORKSPACE_FAILED}
 # Ends counted as the batch's failures (exit code SOME_FAILED): infrastructure failures
 # left after the retries, runhands' own errors, and tasks whose agent never ran.
-FAILURES = INFRASTRUCTURE | {EndReason.INTERNAL, SETUP_FAILED}
+FAILURES = RETRIED | {EndReason.INTERNAL, SETUP_FAILED}
 # Not an end of the task's: the batch stopped (Ctrl-C). The run is resumed next time.
 NOT_ENDED = frozenset({EndReason.INTERRUPTED})
 
@@ -58,6 +63,10 @@ class TaskResult(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def failed(self) -> bool:
         return self.reason in FAILURES
+
+    def retryable(self, retries: int) -> bool:
+        """An infrastructure failure with attempts left (after `--retries` was raised)."""
+        return self.reason in RETRIED and self.attempt <= retries
 
     @property
     def ended(self) -> bool:
@@ -94,13 +103,14 @@ class ResultsFile:
                 from controller.errors import UserError
 
                 raise UserError(f"{self.path}:{number}: damaged result ({e})") from None
-            results.setdefault(result.id, result)
+            results[result.id] = result  # the last line of a task is its result
         return results
 
-    def add(self, result: TaskResult) -> bool:
-        """Append the task's end unless it has one; synced before it counts."""
+    def add(self, result: TaskResult, retries: int) -> bool:
+        """Append the task's end unless it has one that stands; synced before it counts."""
         with self._lock:
-            if result.id in self.results:
+            known = self.results.get(result.id)
+            if known is not None and not known.retryable(retries):
                 return False
             self._file.write(msgspec.json.encode(result) + b"\n")
             self._file.flush()
@@ -122,14 +132,22 @@ class PredsFile:
         self.path = out / PREDS_FILE
         self.model = model
         self._lock = threading.Lock()
+        self._written: set[str] = set()
 
     def rewrite(self, results: dict[str, TaskResult]) -> None:
         lines = b"".join(self._line(r) for r in results.values())
         write_atomic(self.path, lines)
+        self._written = set(results)
 
-    def add(self, result: TaskResult) -> None:
-        with self._lock, open(self.path, "ab") as f:
-            f.write(self._line(result))
+    def add(self, result: TaskResult, results: dict[str, TaskResult]) -> None:
+        """The task's line, appended; the file rewritten when the task had one (a retry)."""
+        with self._lock:
+            if result.id in self._written:
+                self.rewrite(results)
+                return
+            with open(self.path, "ab") as f:
+                f.write(self._line(result))
+            self._written.add(result.id)
 
     def _line(self, result: TaskResult) -> bytes:
         patch = ""

@@ -21,7 +21,13 @@ import msgspec
 from controller.agent.outcome import EndReason, ExitCode
 from controller.agent.reporting import Reporter
 from controller.agent.run_state import derive
-from controller.batch.results import INFRASTRUCTURE, SETUP_FAILED, EvalResult, TaskResult
+from controller.batch.results import (
+    INFRASTRUCTURE,
+    SETUP_FAILED,
+    WORKSPACE_FAILED,
+    EvalResult,
+    TaskResult,
+)
 from controller.batch.task_commands import run_commands
 from controller.batch.tasks import BatchTask
 from controller.batch.workspaces import WorkspaceError, prepare_workspace, workspace_path
@@ -66,14 +72,21 @@ def run_task(
     """Drive the task to its end; its result (None: stopped before its run started). A
     result whose reason is `interrupted` means the batch was stopped under it."""
     stop = controls.stop
+    workspace_failures = 0
     while True:
         if stop is not None and stop.is_set():
             return _stopped(task, settings)
         events = _run_log(settings.runs, task.id)
         if events is None:
             failed = _start(task, settings, controls, listener)
-            if failed is not None:
+            if failed is None:
+                continue
+            if failed.reason != WORKSPACE_FAILED:
                 return failed
+            workspace_failures += 1
+            if workspace_failures > settings.retries:
+                return msgspec.structs.replace(failed, attempt=workspace_failures)
+            _pause(stop, settings.retry_wait)
             continue
         snapshot = derive(task.id, events)
         if not _goes_on(snapshot, _infrastructure_ends(events), settings.retries):
@@ -173,7 +186,9 @@ def _start(
     try:
         workspace = prepare_workspace(out, task)
         loaded = task_config(task, settings, workspace)
-    except (WorkspaceError, ConfigError) as e:
+    except WorkspaceError as e:
+        return _not_run(task, str(e), WORKSPACE_FAILED)
+    except ConfigError as e:
         return _not_run(task, str(e))
     if task.setup:
         try:
@@ -310,13 +325,13 @@ def _eval(
     )
 
 
-def _not_run(task: BatchTask, message: str) -> TaskResult:
+def _not_run(task: BatchTask, message: str, reason: str = SETUP_FAILED) -> TaskResult:
     """The workspace or the setup failed: the agent never ran."""
     return TaskResult(
         id=task.id,
         run_id="",
         state="errored",
-        reason=SETUP_FAILED,
+        reason=reason,
         exit_code=int(ExitCode.SANDBOX),
         message=message[-500:],
     )

@@ -112,6 +112,21 @@ def test_twenty_tasks_eight_at_a_time(cli: Cli, tmp_path: Path) -> None:
     assert sum(model.requests.values()) == before
     assert len(results(out)) == 20
 
+    # With more retries allowed, the infrastructure failure is tried again (resumed), and
+    # its new ending is a later line; nothing else runs.
+    with ScriptedModel(model) as server:
+        more = cli.run(
+            "batch", str(tasks_file), "-o", str(out), "--retries", "3", *FAST, model=server
+        )
+    assert more.returncode == 8
+    assert sum(model.requests.values()) == before
+    lines = results(out)
+    assert len(lines) == 21 and lines[-1]["id"] == "t19" and lines[-1]["attempt"] == 4
+    ends = [
+        e for e in read_events(out / "runs" / "t19" / "events.jsonl") if isinstance(e, RunEnded)
+    ]
+    assert len(ends) == 4
+
 
 def start_batch(cli: Cli, server: ScriptedModel, args: list[str]) -> subprocess.Popen[str]:
     env = {**cli.env, "LLM_BASE_URL": server.base_url}
@@ -234,6 +249,23 @@ def test_workspace_repo_setup_and_eval(cli: Cli, tmp_path: Path) -> None:
     assert (out / "workspaces" / "empty" / "setup.txt").read_text() == "made-by-setup\n"
     assert by_id["empty"]["eval"] is None
     assert "eval passed: 1" in result.stderr
+
+
+def test_a_workspace_that_cannot_be_made_is_retried_then_a_result(cli: Cli, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    tasks = [task_line("w", "steps", repo="repo", commit="0" * 40), task_line("ok", "steps")]
+    tasks_file = write_tasks(tmp_path / "tasks.jsonl", tasks)
+    out = tmp_path / "out"
+    model = BatchModel()
+    with ScriptedModel(model) as server:
+        result = cli.run("batch", str(tasks_file), "-o", str(out), *FAST, model=server)
+    assert result.returncode == 8
+    by_id = {r["id"]: r for r in results(out)}
+    assert by_id["w"]["reason"] == "workspace" and by_id["w"]["attempt"] == 3
+    assert "the workspace could not be made" in by_id["w"]["message"]
+    assert by_id["ok"]["reason"] == "finished"
+    assert "w" not in model.requests and not (out / "runs" / "w").exists()
 
 
 @pytest.mark.parametrize(
