@@ -253,7 +253,7 @@ exit codes:
   0    every task ended (finished, failed or at a limit), none on an infrastructure failure
   2    bad usage, tasks file or configuration: nothing ran
   8    some tasks ended on an infrastructure failure after their retries (sandbox, provider,
-       storage), a runhands error, or a workspace or setup that failed: see results.jsonl
+       storage, workspace), a runhands error, or a setup that failed: see results.jsonl
   130  interrupted (Ctrl-C or SIGTERM): every run saved; the same command goes on
 """
 
