@@ -68,6 +68,10 @@ class ThreadBackend:
         ended: Ended,
     ) -> None:
         controls = RunControls(stop=stop, start_gate=self.gate)
+        if tasks:
+            from controller.model_client import import_litellm
+
+            import_litellm()  # once, here: it sets litellm's globals and an environment default
 
         def one(task: BatchTask) -> TaskResult | None:
             if stop.is_set():
@@ -124,10 +128,6 @@ def run_batch(
         preds.rewrite(results.results)
     known = results.results
     left = [t for t in tasks if t.id not in known or known[t.id].retryable(settings.retries)]
-    if left:
-        from controller.model_client import import_litellm
-
-        import_litellm()  # once, here: it sets litellm's globals and an environment default
     progress = BatchProgress(len(tasks), len(tasks) - len(left), json_lines=json_lines)
     stop = threading.Event()
 

@@ -47,9 +47,7 @@ def test_live_display_shows_counts_and_the_runs_in_progress() -> None:
         progress.event("a", model_response(2))
         progress.event(
             "a",
-            Transition(
-                seq=2, ts=0.0, source="planning", dest="acting", trigger="act", reason="r"
-            ),
+            Transition(seq=2, ts=0.0, source="planning", dest="acting", trigger="act", reason="r"),
         )
         progress.ended(result("b", "sandbox"))
         screen = io.StringIO()
