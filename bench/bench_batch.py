@@ -93,13 +93,7 @@ class FiveSteps(BatchModel):
         return turn
 
 
-class BacklogModel(ScriptedModel):
-    """ScriptedModel listening with a backlog of 128 instead of 5 (listen() again on a
-    listening socket only changes its backlog)."""
-
-    def __init__(self, policy: FiveSteps) -> None:
-        super().__init__(policy)
-        self._server.socket.listen(128)
+BacklogModel = ScriptedModel  # its server listens with a backlog of 128, not socketserver's 5
 
 
 class TreeSampler:

@@ -19,6 +19,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+class _Server(ThreadingHTTPServer):
+    # A batch opens dozens of connections at once: socketserver's backlog of 5 would make
+    # some of them wait for a retried connect (or be reset), which is not the model's latency.
+    request_queue_size = 128
+
+
 @dataclass
 class Turn:
     tool_calls: list[tuple[str, dict[str, Any] | str]] = field(default_factory=list)
@@ -77,7 +83,7 @@ class ScriptedModel:
         self.requests: list[dict[str, Any]] = []
         self.tag = uuid.uuid4().hex[:6]  # tool-call ids stay unique across servers
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self._server = _Server(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
