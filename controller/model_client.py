@@ -105,6 +105,12 @@ class ModelClient(Protocol):
     ) -> Completion: ...
 
 
+def _ollama_url(config: LLMConfig) -> str | None:
+    """OpenHands' `ollama_base_url`: the server of an `ollama/...` model without base_url."""
+    provider = config.model.split("/", 1)[0] if "/" in config.model else ""
+    return config.ollama_base_url if provider in ("ollama", "ollama_chat") else None
+
+
 def import_litellm() -> Any:
     # The bundled cost map: no fetch at import, no hang on networks that never answer.
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -299,7 +305,7 @@ class LiteLLMClient:
             "temperature": c.temperature,
             "top_p": c.top_p,
             "api_key": c.api_key,
-            "base_url": c.base_url,
+            "base_url": c.base_url or _ollama_url(c),
             "api_version": c.api_version,
             "timeout": _timeout(c),
             "max_tokens": c.max_output_tokens,
@@ -307,6 +313,13 @@ class LiteLLMClient:
             "custom_llm_provider": c.custom_llm_provider,
             "drop_params": c.drop_params,
             "num_retries": 0,  # retries are ours: each one is an event
+            "top_k": c.top_k,
+            "seed": c.seed,
+            # Bedrock credentials (OpenHands copies them to AWS_* in llm_config.py:
+            # model_post_init; litellm takes them as arguments, keeping them per model).
+            "aws_access_key_id": c.aws_access_key_id,
+            "aws_secret_access_key": c.aws_secret_access_key,
+            "aws_region_name": c.aws_region_name,
         }
         return {k: v for k, v in request.items() if v is not None}
 

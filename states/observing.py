@@ -53,6 +53,9 @@ def run(ctx: RunContext) -> Next:
         message = STUCK_WARNING.format(reason=verdict.reason)
         ctx.record(UserMessage, content=message, origin="warning", key=STUCK_KEY + verdict.pattern)
     _warn_about_budgets(ctx)
+    if snapshot.awaiting_continue and not ctx.config.core.auto_continue:
+        # --no-auto-continue: OpenHands would wait for the user; headless, the answer ends it.
+        return Next(Trigger.FINISH, "the agent answered without a tool call", EndReason.FINISHED)
     if snapshot.awaiting_continue:  # a stuck warning already asked for a tool call
         ctx.record(UserMessage, content=CONTINUE_MESSAGE, origin="auto_continue")
     return Next(Trigger.PLAN, f"step {step} done")

@@ -13,11 +13,13 @@ from controller import __version__
 from controller.agent.outcome import ExitCode
 from controller.cli.hardening import make_undumpable
 from controller.config import (
+    LOG_LEVELS,
     ConfigError,
     LoadedConfig,
     config_options,
     describe_config,
     dotenv_environment,
+    is_debug_level,
     load_config,
 )
 from controller.errors import UserError
@@ -91,6 +93,26 @@ def _add_config_options(
         "--state-dir", metavar="DIR", help="where runs are saved (default ~/.openhands-state)"
     )
     group.add_argument("-d", "--directory", metavar="DIR", help=directory)
+    _add_openhands_options(group)
+
+
+def _add_openhands_options(group: argparse._ArgumentGroup) -> None:
+    """Flags of OpenHands' headless parser (openhands/core/config/arg_utils.py)."""
+    group.add_argument(
+        "--log-level", metavar="LEVEL", help="debug: log every event on stderr (LOG_LEVEL)"
+    )
+    group.add_argument(
+        "--no-auto-continue",
+        action="store_true",
+        help="an answer without a tool call ends the run (default: the agent is told to go on)",
+    )
+    group.add_argument(
+        "--selected-repo",
+        metavar="OWNER/REPO",
+        help="recorded with the run; not cloned: runhands works on the local directory",
+    )
+    # OpenHands parses it and never reads it: accepted for its command lines, named as unused.
+    group.add_argument("--agent-config", metavar="NAME", help=argparse.SUPPRESS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-n", "--name", metavar="NAME", help="run id (default: generated)")
     run.add_argument("--json", action="store_true", help="print one JSON event per line on stdout")
     run.add_argument("-c", "--agent-cls", metavar="NAME", help="agent class (only CodeActAgent)")
+    # OpenHands prints its version whatever else is given (`-t x -v`): so does `run`.
+    run.add_argument("-v", "--version", action="version", version=f"runhands {__version__}")
     _add_config_options(run)
 
     resume = sub.add_parser(
@@ -342,14 +366,31 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         "sandbox.isolation": args.isolation,
         "core.file_store_path": args.state_dir,
         "core.workspace_base": str(Path(args.directory).absolute()) if args.directory else None,
+        "core.log_all_events": _log_level_flag(args.log_level),
+        "core.auto_continue": False if args.no_auto_continue else None,
+        "sandbox.selected_repo": args.selected_repo,
     }
     return {key: value for key, value in pairs.items() if value is not None}
 
 
+def _log_level_flag(level: str | None) -> bool | None:
+    """--log-level debug logs every event; another known level changes nothing."""
+    if level is None:
+        return None
+    if level.strip().upper() not in LOG_LEVELS:
+        _fail(f"--log-level {level}: expected one of debug, info, warning, error, critical")
+    return True if is_debug_level(level) else None
+
+
 def _load(args: argparse.Namespace) -> LoadedConfig:
-    return load_config(
+    loaded = load_config(
         config_file=args.config_file, llm_config_name=args.llm_config, flags=_flags(args)
     )
+    if args.agent_config:
+        loaded.warnings.append(
+            f"--agent-config {args.agent_config} ignored (OpenHands' headless mode ignores it too)"
+        )
+    return loaded
 
 
 # A task is an instruction, not data: a bounded read, so `-f /dev/zero`, a FIFO or a huge
@@ -619,6 +660,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(argv: list[str] | None = None) -> int:
     make_undumpable()  # before any sandbox starts: see controller/cli/hardening.py
     argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv and not sys.stdin.isatty():
+        argv = ["run"]  # OpenHands reads the task from stdin when no -t/-f is given
     # OpenHands' `python -m openhands.core.main -t ...` has no subcommand: same here.
     if argv and argv[0].startswith("-") and argv[0] not in {"-h", "--help", "-v", "--version"}:
         argv.insert(0, "run")

@@ -15,7 +15,9 @@ other modules import.
 from controller.config.display import config_options, describe_config, public_config
 from controller.config.loading import (
     FLAG_KEYS,
+    LOG_LEVELS,
     dotenv_environment,
+    is_debug_level,
     load_config,
     overlay_config,
     read_dotenv,
@@ -44,6 +46,7 @@ __all__ = [
     "CONDENSER_TYPES",
     "ENV_NAMES",
     "FLAG_KEYS",
+    "LOG_LEVELS",
     "OPENHANDS_ONLY_KEYS",
     "OPENHANDS_ONLY_SECTIONS",
     "SECTIONS",
@@ -61,6 +64,7 @@ __all__ = [
     "config_options",
     "describe_config",
     "dotenv_environment",
+    "is_debug_level",
     "is_secret_name",
     "load_config",
     "mask_secret",

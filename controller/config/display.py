@@ -6,7 +6,14 @@ import json
 import msgspec
 
 from controller.config.redaction import mask_secret, public_url
-from controller.config.schema import SECTIONS, AppConfig, ConfigOption, LLMConfig, LoadedConfig
+from controller.config.schema import (
+    LLM_SECRET_FIELDS,
+    SECTIONS,
+    AppConfig,
+    ConfigOption,
+    LLMConfig,
+    LoadedConfig,
+)
 from controller.config.secret_names import is_secret_name
 from controller.config.settings import ENV_NAMES, FIELDS, defaults, describe
 
@@ -58,7 +65,9 @@ def public_config(config: AppConfig) -> AppConfig:
 
 
 def _public_llm(llm: LLMConfig) -> LLMConfig:
-    return msgspec.structs.replace(llm, api_key=None, base_url=public_url(llm.base_url))
+    unset: dict[str, None] = dict.fromkeys(LLM_SECRET_FIELDS)
+    public = msgspec.structs.replace(llm, **unset)
+    return msgspec.structs.replace(public, base_url=public_url(llm.base_url))
 
 
 def _display_value(name: str, value: object) -> str:

@@ -114,8 +114,14 @@ def _parse_section(
             layer.ignored.append(f"{section}.{key}")
         elif isinstance(value, dict) and section == "llm":
             layer.named_llms[key] = _parse_named_llm(key, value, layer, path, display)
-        elif isinstance(value, dict) and section == "agent":
-            layer.ignored.append(f"agent.{key}")  # per-agent-class settings, e.g. CodeActAgent
+        elif isinstance(value, dict) and section in ("agent", "condenser"):
+            # [agent.CodeActAgent] per-agent settings; [condenser.NAME] named condensers,
+            # read only by OpenHands' evaluation scripts.
+            layer.ignored.append(f"{section}.{key}")
+        elif section == "core" and not _typo_of_ours(key, section):
+            # OpenHands only warns about an unknown [core] key (utils.py: load_from_toml,
+            # 'Unknown config key "..." in [core] section'), e.g. runtime_extra_deps.
+            layer.ignored.append(f"core.{key}")
         else:
             raise _unknown_key(f"{display} [{section}]", key, section)
 
@@ -129,7 +135,10 @@ def _parse_named_llm(
             where = f"{display} [llm.{name}] {key}"
             converted = convert(f"llm.{key}", value, where, text=False)
             settings[key] = Setting(converted, f"{path} [llm.{name}]")
-        elif key in OPENHANDS_ONLY_KEYS["llm"]:
+        elif key in OPENHANDS_ONLY_KEYS["llm"] or not _typo_of_ours(key, "llm"):
+            # OpenHands skips a named section it cannot parse with a warning ('Cannot parse
+            # [NAME] config from toml. This section will be skipped.'), e.g. for
+            # presence_penalty; runhands keeps the section and names the key.
             layer.ignored.append(f"llm.{name}.{key}")
         else:
             raise _unknown_key(f"{display} [llm.{name}]", key, "llm")
@@ -139,6 +148,11 @@ def _parse_named_llm(
 def _unknown_key(where: str, key: str, section: str) -> ConfigError:
     candidates = list(FIELDS[section]) + sorted(OPENHANDS_ONLY_KEYS[section])
     return ConfigError(f"{where} {key}: unknown key{_suggest(key, candidates)}")
+
+
+def _typo_of_ours(key: str, section: str) -> bool:
+    """A key close to one of runhands' own: a typo worth an error, not a warning."""
+    return bool(difflib.get_close_matches(key, list(FIELDS[section]), n=1, cutoff=0.6))
 
 
 def _suggest(word: str, candidates: list[str]) -> str:

@@ -9,7 +9,11 @@ import msgspec
 from dotenv import dotenv_values
 
 from controller.config.files import NamedLLMs, config_files, load_files
+from controller.config.openhands_keys import openhands_env_names
 from controller.config.schema import (
+    APPROXIMATE_CONDENSER_TYPES,
+    CONDENSER_TYPES,
+    LLM_SECRET_FIELDS,
     SECTIONS,
     AgentConfig,
     AppConfig,
@@ -21,6 +25,7 @@ from controller.config.schema import (
     SandboxConfig,
 )
 from controller.config.settings import ENV_NAMES, FIELDS, Setting, convert, defaults
+from controller.config.volumes import VolumeError, parse_volumes
 
 # The CLI's config flags (argparse dests) and the settings they set, for "flag --NAME" in
 # error messages and sources.
@@ -32,8 +37,13 @@ FLAG_KEYS: dict[str, str] = {
     "isolation": "sandbox.isolation",
     "directory": "core.workspace_base",
     "state_dir": "core.file_store_path",
+    "log_level": "core.log_all_events",  # --log-level debug
+    "no_auto_continue": "core.auto_continue",
+    "selected_repo": "sandbox.selected_repo",
 }
 _FLAG_NAMES = {dotted: flag for flag, dotted in FLAG_KEYS.items()}
+# OpenHands variables runhands reads in its own way (the logger's) or not at all.
+_IGNORED_ENV = openhands_env_names() - set(ENV_NAMES) - {"LOG_LEVEL", "DEBUG"}
 
 
 def load_config(
@@ -56,12 +66,18 @@ def load_config(
     named_llms, named_sources = _named_configs(values, files.named_llms)
     if llm_config_name:
         _select_llm(llm_config_name, values, files.named_llms)
-    values.update(_env_layer(dotenv_environment(cwd, env), ".env"))
-    values.update(_env_layer(env, "environment"))
+    warnings = list(files.warnings)
+    for layer, label in ((dotenv_environment(cwd, env), ".env"), (env, "environment")):
+        if llm_config_name:
+            layer = _without_llm_env(layer, label, llm_config_name, warnings)
+        values.update(_log_level_layer(layer, label, warnings))  # below LOG_ALL_EVENTS
+        values.update(_env_layer(layer, label))
+        warnings.extend(_ignored_openhands_env(layer, label))
     values.update(_flag_layer(flags or {}))
     sources = {k: s.source for k, s in values.items()} | named_sources
     config = _app_config(values, named_llms)
-    return LoadedConfig(config=config, sources=sources, warnings=files.warnings)
+    check_volumes(config, sources)
+    return LoadedConfig(config=config, sources=sources, warnings=warnings + _notes(config))
 
 
 # The sandbox's policy: no file the agent could have written (a config.toml or .env in the
@@ -89,7 +105,8 @@ def overlay_config(saved: AppConfig, loaded: LoadedConfig) -> AppConfig:
             )
             continue
         merged[section][key] = current[section][key]
-    merged["llm"]["api_key"] = current["llm"]["api_key"]
+    for key in LLM_SECRET_FIELDS:
+        merged["llm"][key] = current["llm"][key]
     merged["llm_configs"] = current["llm_configs"]
     return msgspec.convert(merged, AppConfig)
 
@@ -121,6 +138,84 @@ def _env_layer(env: Mapping[str, str | None], label: str) -> dict[str, Setting]:
         where = f"{label} {name}"
         out[dotted] = Setting(convert(dotted, raw, where, text=True), where)
     return out
+
+
+# OpenHands' logger (logger.py): LOG_LEVEL (default INFO), and DEBUG=true|1|yes forces DEBUG.
+# At DEBUG runhands logs every event on stderr, as LOG_ALL_EVENTS does; other levels change
+# nothing. DEBUG is a common name (DEBUG=express:* for Node): any other value is not ours.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL")
+_DEBUG_TRUE = ("true", "1", "yes")
+
+
+def is_debug_level(level: str) -> bool:
+    """True for LOG_LEVEL / --log-level debug (any case)."""
+    return level.strip().upper() == "DEBUG"
+
+
+def _log_level_layer(env: Mapping[str, str], label: str, warnings: list[str]) -> dict[str, Setting]:
+    level = env.get("LOG_LEVEL", "")
+    if level and level.strip().upper() not in LOG_LEVELS:
+        warnings.append(
+            f"{label} LOG_LEVEL={level!r} ignored: expected one of debug, info, "
+            "warning, error, critical"
+        )
+    for name, debug in (
+        ("LOG_LEVEL", is_debug_level(level)),
+        ("DEBUG", env.get("DEBUG", "").lower() in _DEBUG_TRUE),
+    ):
+        if debug:
+            return {"core.log_all_events": Setting(True, f"{label} {name}")}
+    return {}
+
+
+def _ignored_openhands_env(env: Mapping[str, str], label: str) -> list[str]:
+    """OpenHands variables set here that runhands does not use: named once, never dropped
+    silently (OpenHands reads them in utils.py: load_from_env)."""
+    names = sorted(n for n in _IGNORED_ENV if env.get(n))
+    if not names:
+        return []
+    return [f"{label}: ignoring OpenHands variables runhands does not use: {', '.join(names)}"]
+
+
+def _without_llm_env(
+    env: Mapping[str, str], label: str, llm_config_name: str, warnings: list[str]
+) -> dict[str, str]:
+    """With -l NAME, OpenHands replaces the [llm] object the environment was applied to by
+    [llm.NAME] (core/main.py after utils.py: load_from_env), so LLM_* variables are lost.
+    runhands does the same, and says which ones."""
+    dropped = sorted(n for n in env if n.startswith("LLM_") and n in ENV_NAMES and env[n])
+    if dropped:
+        warnings.append(
+            f"{label}: {', '.join(dropped)} ignored: -l {llm_config_name} replaces [llm] "
+            "(as in OpenHands)"
+        )
+    return {n: v for n, v in env.items() if n not in dropped}
+
+
+def check_volumes(config: AppConfig, sources: Mapping[str, str]) -> None:
+    """SANDBOX_VOLUMES as `run` will read them: `runhands config` refuses what `run` does."""
+    source = sources.get("sandbox.volumes", "default")
+    named = source.startswith(("environment", ".env", "flag"))
+    try:
+        parse_volumes(config.sandbox.volumes or "", where=source if named else f"{source} volumes")
+    except VolumeError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _notes(config: AppConfig) -> list[str]:
+    """Settings accepted for OpenHands that runhands only approximates."""
+    notes = []
+    if config.condenser.type in APPROXIMATE_CONDENSER_TYPES:
+        notes.append(
+            f"[condenser] type {config.condenser.type!r}: runhands has one condenser; "
+            f"using {CONDENSER_TYPES[config.condenser.type]!r}"
+        )
+    if config.sandbox.selected_repo:
+        notes.append(
+            f"selected repo {config.sandbox.selected_repo} is recorded, not cloned: runhands "
+            "works on the local directory (clone it and pass -d)"
+        )
+    return notes
 
 
 def _flag_label(dotted: str) -> str:

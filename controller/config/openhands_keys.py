@@ -31,9 +31,9 @@ OPENHANDS_ONLY_KEYS: dict[str, frozenset[str]] = {
     # native_tool_calling: runhands always calls tools natively (litellm function calling).
     "llm": _names(
         """
-        aws_access_key_id aws_secret_access_key aws_region_name openrouter_site_url
-        openrouter_app_name top_k ollama_base_url modify_params disable_vision
-        disable_stop_word log_completions log_completions_folder custom_tokenizer seed
+        openrouter_site_url
+        openrouter_app_name modify_params disable_vision
+        disable_stop_word log_completions log_completions_folder custom_tokenizer
         safety_settings for_routing correct_num completion_kwargs embedding_model
         embedding_base_url embedding_deployment_name native_tool_calling
         """
@@ -52,11 +52,11 @@ OPENHANDS_ONLY_KEYS: dict[str, frozenset[str]] = {
         """
         remote_runtime_api_url local_runtime_url pause_closed_runtimes rm_all_containers
         api_key remote_runtime_init_timeout remote_runtime_api_timeout
-        remote_runtime_enable_retries remote_runtime_class enable_auto_lint use_host_network
+        remote_runtime_enable_retries remote_runtime_class enable_auto_lint
         additional_networks runtime_binding_address runtime_extra_build_args
         initialize_plugins force_rebuild_runtime runtime_extra_deps browsergym_eval_env
         platform close_delay remote_runtime_resource_factor enable_gpu
-        gpu_base_container_image docker_runtime_kwargs selected_repo trusted_dirs
+        gpu_base_container_image docker_runtime_kwargs trusted_dirs
         vscode_port cuda_visible_devices
         """
     ),
@@ -64,6 +64,7 @@ OPENHANDS_ONLY_KEYS: dict[str, frozenset[str]] = {
     "condenser": _names(
         """
         max_event_length attention_window max_events summary_max_length llm_config
+        condensers
         """
     ),
 }
@@ -78,3 +79,47 @@ ZERO_MEANS_UNSET = frozenset(
         "llm.max_output_tokens",
     }
 )
+
+
+# Environment variables OpenHands derives from its config classes beyond the sections' keys
+# above (utils.py: load_from_env walks nested models with their field name as prefix), and
+# those its logger reads (logger.py). Named on stderr when set, since runhands ignores them.
+_OTHER_OPENHANDS_ENV = _names(
+    """
+    LLMS AGENTS EXTENDED_ROOT SECURITY_CONFIRMATION_MODE SECURITY_SECURITY_ANALYZER
+    MCP_SSE_SERVERS MCP_STDIO_SERVERS MCP_SHTTP_SERVERS CLI_VI_MODE
+    MODEL_ROUTING_ROUTER_NAME MODEL_ROUTING_LLMS_FOR_ROUTING
+    KUBERNETES_NAMESPACE KUBERNETES_INGRESS_DOMAIN KUBERNETES_PVC_STORAGE_SIZE
+    KUBERNETES_PVC_STORAGE_CLASS KUBERNETES_RESOURCE_CPU_REQUEST
+    KUBERNETES_RESOURCE_MEMORY_REQUEST KUBERNETES_RESOURCE_MEMORY_LIMIT
+    KUBERNETES_IMAGE_PULL_SECRET KUBERNETES_INGRESS_TLS_SECRET KUBERNETES_NODE_SELECTOR_KEY
+    KUBERNETES_NODE_SELECTOR_VAL KUBERNETES_TOLERATIONS_YAML KUBERNETES_PRIVILEGED
+    LOG_TO_FILE LOG_JSON LOG_JSON_LEVEL_KEY DEBUG_LLM DEBUG_RUNTIME
+    """
+)
+_ENV_PREFIXES = {"core": "", "llm": "LLM_", "agent": "AGENT_", "sandbox": "SANDBOX_"}
+# The keys of the [llm] object OpenHands also walks as a condenser's `llm_config`
+# (LLM_CONFIG_*): every OpenHands LLMConfig field, ours included.
+_LLM_CONFIG_FIELDS = _names(
+    """
+    model api_key base_url api_version aws_access_key_id aws_secret_access_key
+    aws_region_name openrouter_site_url openrouter_app_name num_retries retry_multiplier
+    retry_min_wait retry_max_wait timeout max_message_chars temperature top_p top_k
+    custom_llm_provider max_input_tokens max_output_tokens input_cost_per_token
+    output_cost_per_token ollama_base_url drop_params modify_params disable_vision
+    disable_stop_word caching_prompt log_completions log_completions_folder
+    custom_tokenizer native_tool_calling reasoning_effort seed safety_settings for_routing
+    correct_num completion_kwargs
+    """
+)
+
+
+def openhands_env_names() -> frozenset[str]:
+    """Every environment variable OpenHands headless reads as a setting (some of which
+    runhands supports too: the caller subtracts its own)."""
+    names = set(_OTHER_OPENHANDS_ENV)
+    for section, prefix in _ENV_PREFIXES.items():
+        names.update(prefix + key.upper() for key in OPENHANDS_ONLY_KEYS[section])
+    names.update("CONDENSER_" + key.upper() for key in OPENHANDS_ONLY_KEYS["condenser"])
+    names.update("LLM_CONFIG_" + key.upper() for key in _LLM_CONFIG_FIELDS)
+    return frozenset(names)

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from controller.config.loading import read_dotenv
-from controller.config.schema import AppConfig, LLMConfig
+from controller.config.schema import LLM_SECRET_FIELDS, AppConfig, LLMConfig
 from controller.config.secret_names import is_secret_name
 from controller.config.settings import ENV_NAMES
 from state_store.files import REDACTED
@@ -69,7 +69,7 @@ def secrets_of(
     """Every credential runhands knows of, never written or printed: the model keys and the
     credentials in the model URLs, then those found around runhands (see `_found`)."""
     llms = [config.llm, *config.llm_configs.values()]
-    keys = [llm.api_key for llm in llms if llm.api_key]
+    keys = [value for llm in llms for key in LLM_SECRET_FIELDS if (value := getattr(llm, key))]
     env = os.environ if environ is None else environ
     found = [*_url_secrets(llms), *_found(config, env, cwd or os.getcwd())]
     return keys + [value for value in found if _looks_like_credential(value)]

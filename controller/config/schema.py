@@ -32,6 +32,9 @@ class CoreConfig(msgspec.Struct, kw_only=True):
     checkpoint_max_file_mb: Annotated[float, msgspec.Meta(gt=0)] = 20.0
     # Ours: write the run's patch here at every end (a directory: `<run id>.patch` in it).
     save_patch_path: str | None = None
+    # False (--no-auto-continue): an answer without a tool call ends the run instead of
+    # being answered with "continue".
+    auto_continue: bool = True
 
 
 class LLMConfig(msgspec.Struct, kw_only=True):
@@ -61,6 +64,18 @@ class LLMConfig(msgspec.Struct, kw_only=True):
     custom_llm_provider: str | None = None
     # Ours: models or [llm.NAME] sections used in turn when this model keeps failing.
     fallback_models: list[str] = []
+    # OpenHands' request parameters and Bedrock credentials, passed to litellm.completion.
+    top_k: NonNegativeFloat | None = None
+    seed: int | None = None
+    aws_access_key_id: str | None = None  # secret, like api_key
+    aws_secret_access_key: str | None = None  # secret, like api_key
+    aws_region_name: str | None = None
+    # An `ollama/...` model's server when base_url is unset.
+    ollama_base_url: str | None = None
+
+
+# The LLMConfig fields that hold credentials: masked, never saved, read again on resume.
+LLM_SECRET_FIELDS = ("api_key", "aws_access_key_id", "aws_secret_access_key")
 
 
 class AgentConfig(msgspec.Struct, kw_only=True):
@@ -84,6 +99,10 @@ class SandboxConfig(msgspec.Struct, kw_only=True):
     keep_runtime_alive: bool = False
     runtime_startup_env_vars: dict[str, str] = {}
     network_mode: str | None = None
+    # OpenHands' docker switch for network_mode "host" (network_mode, when set, wins).
+    use_host_network: bool = False
+    # OpenHands clones this owner/repo; runhands records it and works on the local directory.
+    selected_repo: str | None = None
     # Ours, for the docker runtime: container limits, e.g. memory_limit = "2g", cpus = 1.5.
     memory_limit: str | None = None
     cpus: Annotated[float, msgspec.Meta(gt=0)] | None = None
@@ -108,8 +127,15 @@ CONDENSER_TYPES = {
     "recent": "window",
     "amortized": "window",
     "observation_masking": "window",
+    "conversation_window": "window",  # OpenHands' default with no config.toml
+    # Masks browser output: runhands has no browser, so nothing to mask.
+    "browser_output_masking": "noop",
+    # A chain of condensers: runhands has one; the summary is the closest (warned about).
+    "pipeline": "llm",
     "noop": "noop",
 }
+# OpenHands types runhands only approximates: named on stderr when chosen.
+APPROXIMATE_CONDENSER_TYPES = frozenset({"pipeline"})
 
 
 class CondenserConfig(msgspec.Struct, kw_only=True):

@@ -1,6 +1,7 @@
 """Each setting: its type and bounds, its environment variable, its default, and turning a
 raw value (TOML, environment text, flag) into a valid one or a one-line ConfigError."""
 
+import ast
 import json
 import types
 from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_origin
@@ -73,9 +74,9 @@ def describe(field: Field, *, text: bool = False) -> str:
     if get_origin(base) is Literal:
         return "one of " + ", ".join(repr(arg) for arg in get_args(base))
     if get_origin(base) is dict or base is dict:
-        return "a JSON object of strings" if text else "a table of strings"
+        return "a JSON or Python object of strings" if text else "a table of strings"
     if get_origin(base) is list:
-        return "a JSON list or comma-separated names" if text else "a list of strings"
+        return "a JSON or Python list, or comma-separated names" if text else "a list of strings"
     names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
     return " ".join([names.get(base, str(base)), *_bound_words(field.metas)])
 
@@ -117,12 +118,29 @@ def _parse_text(raw: str, base: Any) -> object:
             return text.lower() in _TRUE
         raise ValueError(raw)
     if get_origin(base) is dict or base is dict:
-        return json.loads(text)  # JSONDecodeError is a ValueError
+        return _literal(text, dict)
     if get_origin(base) is list:
         if text.startswith("["):
-            return json.loads(text)
+            return _literal(text, list)
         return [item.strip() for item in text.split(",") if item.strip()]
     return text
+
+
+def _literal(text: str, kind: type) -> object:
+    """JSON, or a Python literal as OpenHands writes them (utils.py: load_from_env parses
+    dict and list variables with ast.literal_eval, e.g. "{'A': '1'}"). literal_eval only
+    builds literals, never calls anything; ValueError if it is neither or not a `kind`."""
+    try:
+        return json.loads(text)  # JSONDecodeError is a ValueError
+    except ValueError:
+        pass
+    try:
+        value = ast.literal_eval(text)
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        raise ValueError(text) from None
+    if not isinstance(value, kind):
+        raise ValueError(text)
+    return value
 
 
 def convert(dotted: str, value: object, where: str, *, text: bool) -> object:

@@ -216,12 +216,14 @@ def _network_mode(config: AppConfig) -> str | None:
     """`[sandbox] network = "off"` is docker's network_mode none; "on" keeps network_mode
     (the engine's default: a bridge, through which the host is reachable)."""
     sandbox = config.sandbox
+    # OpenHands' SANDBOX_USE_HOST_NETWORK (docker_runtime.py: network_mode='host').
+    mode = sandbox.network_mode or ("host" if sandbox.use_host_network else None)
     if sandbox.network == "on":
-        return sandbox.network_mode
-    if sandbox.network_mode not in (None, "none"):
+        return mode
+    if mode not in (None, "none"):
         raise SandboxConfigError(
-            f"[sandbox] network is off but network_mode is {sandbox.network_mode!r}: "
-            "unset network_mode, or set network = on"
+            f"[sandbox] network is off but network_mode is {mode!r}: "
+            "unset network_mode and use_host_network, or set network = on"
         )
     return "none"
 

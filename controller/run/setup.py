@@ -27,6 +27,7 @@ DOCKER_ONLY = (
     "sandbox.runtime_container_image",
     "sandbox.keep_runtime_alive",
     "sandbox.network_mode",
+    "sandbox.use_host_network",
     "sandbox.memory_limit",
     "sandbox.cpus",
 )
@@ -59,7 +60,8 @@ def check_model(config: AppConfig, environ: dict[str, str]) -> None:
         )
     provider = llm.model.split("/", 1)[0].lower() if "/" in llm.model else ""
     provider_key = f"{provider.upper()}_API_KEY" if provider else "OPENAI_API_KEY"
-    if llm.api_key or llm.base_url or provider in _KEYLESS_PROVIDERS or environ.get(provider_key):
+    keyless = provider in _KEYLESS_PROVIDERS or llm.aws_access_key_id  # Bedrock: AWS keys
+    if llm.api_key or llm.base_url or keyless or environ.get(provider_key):
         return
     raise UserError(
         f"no API key for {llm.model}: set LLM_API_KEY (or [llm] api_key in config.toml), "

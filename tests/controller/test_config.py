@@ -270,12 +270,20 @@ def test_l_selects_a_named_section(lay: Layout, name: str) -> None:
     assert loaded.sources["llm.temperature"] == str(lay.project_file)
 
 
-def test_environment_and_flags_override_the_selected_section(lay: Layout) -> None:
+def test_l_drops_llm_environment_as_openhands_and_flags_still_win(lay: Layout) -> None:
+    # OpenHands applies LLM_* to the [llm] object, which -l then replaces by
+    # config.llms[NAME] (utils.py: load_from_env, then core/main.py), so they are lost.
     lay.write(lay.project_file, NAMED_TOML)
     loaded = lay.load(
-        {"LLM_TEMPERATURE": "0.9"}, llm_config_name="fast", flags={"llm.model": "flag-model"}
+        {"LLM_TEMPERATURE": "0.9", "SANDBOX_TIMEOUT": "9"},
+        llm_config_name="fast",
+        flags={"llm.model": "flag-model"},
     )
-    assert loaded.config.llm.temperature == 0.9
+    assert loaded.config.llm.temperature == 0.5
+    assert loaded.config.sandbox.timeout == 9
+    assert loaded.warnings == [
+        "environment: LLM_TEMPERATURE ignored: -l fast replaces [llm] (as in OpenHands)"
+    ]
     assert loaded.config.llm.model == "flag-model"
     assert loaded.sources["llm.model"] == "flag llm.model"  # no CLI flag sets it
     # The named configs themselves keep their file values.
@@ -325,7 +333,7 @@ def test_missing_named_llm_without_any_section(lay: Layout) -> None:
         ("AGENT_ENABLE_THINK", "false", "agent.enable_think", False),
         ("SANDBOX_USER_ID", "1000", "sandbox.user_id", 1000),
         ("SANDBOX_TIMEOUT", "60", "sandbox.timeout", 60),
-        ("SANDBOX_VOLUMES", "/a:/workspace", "sandbox.volumes", "/a:/workspace"),
+        ("SANDBOX_VOLUMES", "/tmp:/workspace", "sandbox.volumes", "/tmp:/workspace"),
         ("SANDBOX_KEEP_RUNTIME_ALIVE", "true", "sandbox.keep_runtime_alive", True),
         ("SANDBOX_RUNTIME_CONTAINER_IMAGE", "img:1", "sandbox.runtime_container_image", "img:1"),
         ("SANDBOX_BASE_CONTAINER_IMAGE", "debian", "sandbox.base_container_image", "debian"),
@@ -382,13 +390,15 @@ def test_environment_values_are_converted(
         (
             "SANDBOX_RUNTIME_STARTUP_ENV_VARS",
             "A=1",
-            "environment SANDBOX_RUNTIME_STARTUP_ENV_VARS: expected a JSON object of strings, "
+            "environment SANDBOX_RUNTIME_STARTUP_ENV_VARS: expected a JSON or Python object "
+            "of strings, "
             "got 'A=1'",
         ),
         (
             "SANDBOX_RUNTIME_STARTUP_ENV_VARS",
             '{"A": 1}',
-            "environment SANDBOX_RUNTIME_STARTUP_ENV_VARS: expected a JSON object of strings, "
+            "environment SANDBOX_RUNTIME_STARTUP_ENV_VARS: expected a JSON or Python object "
+            "of strings, "
             "got '{\"A\": 1}'",
         ),
     ],
@@ -408,13 +418,17 @@ def test_unknown_and_empty_environment_variables_are_ignored(lay: Layout) -> Non
     environ = {
         "PATH": "/usr/bin",
         "LLM_FOO": "x",
-        "AGENT_ENABLE_BROWSING": "true",  # OpenHands knows it, we do not
-        "SANDBOX_USE_HOST_NETWORK": "true",
+        "AGENT_ENABLE_BROWSING": "true",  # OpenHands knows it, we do not: named
+        "MCP_SSE_SERVERS": "[]",
         "MAX_ITERATIONS": "",
+        "KUBERNETES_NAMESPACE": "",  # empty: unset, as in OpenHands
     }
     loaded = lay.load(environ)
     assert loaded.config == AppConfig()
-    assert loaded.warnings == []
+    assert loaded.warnings == [
+        "environment: ignoring OpenHands variables runhands does not use: "
+        "AGENT_ENABLE_BROWSING, MCP_SSE_SERVERS"
+    ]
 
 
 def test_every_section_has_its_environment_prefix() -> None:
@@ -432,14 +446,14 @@ def test_flags_are_typed_named_and_none_means_not_given(lay: Layout) -> None:
     flags = {
         "core.max_budget_per_task": 2,
         "core.runtime": None,
-        "sandbox.volumes": "/x:/workspace",
+        "sandbox.volumes": f"{lay.cwd}:/workspace",
         "llm.max_output_tokens": "100",
     }
     loaded = lay.load(flags=flags)
     assert loaded.config.core.max_budget_per_task == 2.0
     assert loaded.sources["core.max_budget_per_task"] == "flag --max-budget-per-task"
     assert loaded.sources["core.runtime"] == "default"
-    assert loaded.config.sandbox.volumes == "/x:/workspace"
+    assert loaded.config.sandbox.volumes == f"{lay.cwd}:/workspace"
     assert loaded.config.llm.max_output_tokens == 100
     assert loaded.sources["llm.max_output_tokens"] == "flag llm.max_output_tokens"
 
@@ -457,6 +471,7 @@ def test_flag_keys_are_the_clis_config_flags(
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     flags = ["-i", "5", "-b", "1", "--max-runtime", "60", "--runtime", "docker"]
     flags += ["--state-dir", str(tmp_path), "-d", str(tmp_path), "--isolation", "none"]
+    flags += ["--log-level", "debug", "--no-auto-continue", "--selected-repo", "o/r"]
     assert cli_main(["config", *flags]) == 0
     rows = capsys.readouterr().out.splitlines()
     sources = {row.split()[0]: row.rsplit("(", 1)[1].rstrip(")") for row in rows}
@@ -503,12 +518,12 @@ def test_openhands_config_loads_with_one_ignored_keys_warning(lay: Layout) -> No
         "config.toml: ignoring OpenHands settings runhands does not use: "
         "core.cache_dir, core.debug, core.file_store, core.enable_browser, "
         "core.run_as_openhands, core.default_agent, core.jwt_secret, "
-        "llm.aws_region_name, llm.modify_params, llm.disable_vision, "
+        "llm.modify_params, llm.disable_vision, "
         "llm.native_tool_calling, llm.draft_editor.correct_num, "
         "agent.enable_browsing, agent.enable_llm_editor, agent.enable_jupyter, "
         "agent.enable_history_truncation, agent.enable_condensation_request, "
         "agent.RepoExplorerAgent, agent.CustomAgent, "
-        "sandbox.use_host_network, sandbox.enable_auto_lint, sandbox.initialize_plugins, "
+        "sandbox.enable_auto_lint, sandbox.initialize_plugins, "
         "[security], condenser.llm_config, [kubernetes], [mcp], [model_routing]"
     ]
 
@@ -627,7 +642,7 @@ def test_describe_config_masks_secrets(lay: Layout) -> None:
         '[sandbox]\nruntime_startup_env_vars = {GITHUB_TOKEN = "ghp_0123456789abcdef", '
         'MODE = "ci"}\n',
     )
-    loaded = lay.load({"LLM_MAX_INPUT_TOKENS": "1000"}, llm_config_name="short")
+    loaded = lay.load({"SANDBOX_TIMEOUT": "99"}, llm_config_name="short")
     rows = describe_config(loaded)
     text = repr(rows)
     for secret in (SECRET, "abc'", "hunter2pass", "ghp_0123456789abcdef", "ghp_0123"):
@@ -636,7 +651,7 @@ def test_describe_config_masks_secrets(lay: Layout) -> None:
     assert by_key["llm.api_key"] == ("(set)", f"{lay.project_file} [llm.short]")
     assert by_key["llm_configs.short.api_key"][0] == "(set)"
     assert by_key["llm.base_url"][0] == "https://proxy.example/v1"
-    assert by_key["llm.max_input_tokens"] == ("1000", "environment LLM_MAX_INPUT_TOKENS")
+    assert by_key["sandbox.timeout"] == ("99", "environment SANDBOX_TIMEOUT")
     env_vars = by_key["sandbox.runtime_startup_env_vars"][0]
     assert env_vars == "{GITHUB_TOKEN=****cdef, MODE=ci}"
 
@@ -756,7 +771,8 @@ def test_loaded_config_round_trips_through_json(lay: Layout) -> None:
         (
             "",
             {"SANDBOX_RUNTIME_STARTUP_ENV_VARS": '{"GH_TOKEN": "ghp_x"'},
-            "environment SANDBOX_RUNTIME_STARTUP_ENV_VARS: expected a JSON object of strings, "
+            "environment SANDBOX_RUNTIME_STARTUP_ENV_VARS: expected a JSON or Python object "
+            "of strings, "
             "got (hidden: it may hold a secret)",
         ),
     ],

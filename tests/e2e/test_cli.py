@@ -47,11 +47,17 @@ def test_named_llm_section_is_selected_with_l(cli: Cli, scripted) -> None:
     model = scripted([finish("via named config")])
     (cli.workspace / "config.toml").write_text(
         f'[llm]\nmodel = "openai/default-model"\n\n[llm.small]\nmodel = "openai/small-model"\n'
-        f'base_url = "{model.base_url}"\n'
+        f'base_url = "{model.base_url}"\napi_key = "sk-small-section-key"\n'
     )
-    result = cli.run("run", "-l", "small", "-t", "task", env={"LLM_MODEL": ""})
+    result = cli.run("run", "-l", "small", "-t", "task", env={"LLM_TEMPERATURE": "0.7"})
     assert result.returncode == 0, result.stderr
     assert model.requests[0]["model"] == "small-model"
+    # OpenHands: -l replaces the [llm] object LLM_* were applied to (core/main.py after
+    # utils.py: load_from_env), so they are lost; runhands names them.
+    assert "temperature" not in model.requests[0] or model.requests[0]["temperature"] == 0.0
+    warning = next(line for line in result.stderr.splitlines() if "-l small" in line)
+    assert "LLM_API_KEY" in warning and "LLM_TEMPERATURE" in warning
+    assert "LLM_MODEL" in warning and TEST_API_KEY not in result.stderr
 
 
 def test_log_all_events_prints_every_event(cli: Cli, scripted) -> None:
