@@ -186,8 +186,8 @@ class DockerSandbox:
     def path_kind(self, path: str) -> PathKind:
         return self._require_files().path_kind(path)
 
-    def list_dir(self, path: str, depth: int = 2) -> list[str]:
-        return self._require_files().list_dir(path, depth)
+    def list_dir(self, path: str, depth: int = 2, hidden: bool = False) -> list[str]:
+        return self._require_files().list_dir(path, depth, hidden)
 
     def _require_files(self) -> ContainerFiles:
         if self._files is None:

@@ -36,12 +36,14 @@ _TAR_OVERHEAD = 64 * 1024
 # hidden ones excluded; symlinked directories are listed but not entered.
 _LIST_DIR = r"""
 shopt -s nullglob; shopt -u dotglob failglob
+[ "$3" = 1 ] && shopt -s dotglob
 walk() {
   local entry
   [ "$2" -ge 1 ] || return 0
   for entry in "$1"/*; do
     if [ -d "$entry" ]; then
       printf '%s/\0' "$entry"
+      case "${entry##*/}" in .*) continue ;; esac
       [ -L "$entry" ] || walk "$entry" $(($2 - 1))
     else
       printf '%s\0' "$entry"
@@ -116,9 +118,10 @@ class ContainerFiles:
     def path_kind(self, path: str) -> PathKind:
         return self._follow(self._resolve(path))[1]
 
-    def list_dir(self, path: str, depth: int = 2) -> list[str]:
+    def list_dir(self, path: str, depth: int = 2, hidden: bool = False) -> list[str]:
         root = self._resolve(path)
-        ran = run_script(self._container, _LIST_DIR, root, str(depth), user=self._user)
+        flag = "1" if hidden else "0"
+        ran = run_script(self._container, _LIST_DIR, root, str(depth), flag, user=self._user)
         if ran.code == 20:
             raise _os_error(errno.ENOTDIR, root)
         if ran.code != 0:

@@ -110,7 +110,7 @@ class LocalSandbox:
     def path_kind(self, path: str) -> PathKind:
         return local_path_kind(self._resolve(path))
 
-    def list_dir(self, path: str, depth: int = 2) -> list[str]:
+    def list_dir(self, path: str, depth: int = 2, hidden: bool = False) -> list[str]:
         shown = self._absolute(path)
         root = self._resolve(path)
         if not os.path.isdir(root):
@@ -120,7 +120,7 @@ class LocalSandbox:
         found: list[str] = []
         # Walked in the sandbox's view: each directory is looked up where the sandbox shows
         # it (its private /tmp...), and hidden ones are not entered.
-        _walk(shown, depth, found, _sandbox_dir(policy, resolved, shown))
+        _walk(shown, depth, found, _sandbox_dir(policy, resolved, shown), hidden)
         return sorted(found)
 
     def close(self) -> None:
@@ -172,8 +172,15 @@ def _sandbox_dir(policy: PathPolicy, resolved: str, shown: str) -> Callable[[str
     return host
 
 
-def _walk(directory: str, depth: int, found: list[str], host: Callable[[str], str | None]) -> None:
-    """Collect non-hidden entries; directories get a trailing '/' and are entered if real."""
+def _walk(
+    directory: str,
+    depth: int,
+    found: list[str],
+    host: Callable[[str], str | None],
+    hidden: bool = False,
+) -> None:
+    """Collect non-hidden entries (hidden ones too if asked, never entered); directories get a
+    trailing '/' and are entered if real."""
     where = host(directory)
     if depth <= 0 or where is None:
         return
@@ -182,13 +189,14 @@ def _walk(directory: str, depth: int, found: list[str], host: Callable[[str], st
     except OSError:
         return  # unreadable directory: list what we can elsewhere
     for entry in entries:
-        if entry.name.startswith("."):
+        is_hidden = entry.name.startswith(".")
+        if is_hidden and not hidden:
             continue
         path = posixpath.join(directory, entry.name)
         if entry.is_dir():
             found.append(path + "/")
             # Symlinked directories are shown but not entered: no loops, no escapes.
-            if not entry.is_symlink():
-                _walk(path, depth - 1, found, host)
+            if not entry.is_symlink() and not is_hidden:
+                _walk(path, depth - 1, found, host, hidden)
         else:
             found.append(path)

@@ -82,8 +82,9 @@ class Sandbox(Protocol):
         or missing."""
         ...
 
-    def list_dir(self, path: str, depth: int = 2) -> list[str]:
-        """Paths under `path` up to `depth` levels, hidden entries excluded, sorted.
+    def list_dir(self, path: str, depth: int = 2, hidden: bool = False) -> list[str]:
+        """Paths under `path` up to `depth` levels, hidden entries excluded unless `hidden`
+        (hidden directories are then listed but not entered), sorted.
 
         Paths are absolute; directories end with "/". Raises FileNotFoundError or
         NotADirectoryError when `path` is not a directory.

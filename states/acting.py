@@ -34,6 +34,8 @@ def run(ctx: RunContext) -> Next:
         try:
             args = parse_tool_call(call, ctx.allowed_tools)
         except MalformedToolCall as e:
+            # A tool message per bad call, in OpenHands' words (see tools.ERROR_SUFFIX for why
+            # not OpenHands' user message): saved, so resume and replay show the same text.
             ctx.observe(call, Outcome(str(e), error=True), malformed=True)
             continue
         if snapshot.finish_message is not None:

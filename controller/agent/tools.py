@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from sandbox import CommandResult, Sandbox
-from sandbox.editor import Editor
+from sandbox.editor import COMMANDS, ERROR_PREFIX, Editor, unrecognized_command
 from sandbox.output import truncate_middle
 from state_store.events import (
     TOOL_ARG_TYPES,
@@ -28,6 +28,17 @@ INTERRUPTED_ACTION = (
     "again if it is still needed."
 )
 ALREADY_FINISHED = "Not run: the task was already finished."
+
+# OpenHands' parameter (required there since 0.54, so OpenHands-tuned models send it);
+# optional here and its value ignored.
+SECURITY_RISK = {
+    "type": "string",
+    "enum": ["LOW", "MEDIUM", "HIGH"],
+    "description": (
+        "The LLM's assessment of the safety risk of this action. See the "
+        "SECURITY_RISK_ASSESSMENT section in the system prompt for risk level definitions."
+    ),
+}
 
 _BASH = {
     "name": "execute_bash",
@@ -51,8 +62,10 @@ _BASH = {
                     "process, or C-c, C-d, C-z as control keys, or empty to fetch more output."
                 ),
             },
+            # OpenHands' declaration (a string enum); true/false as JSON booleans are taken too.
             "is_input": {
-                "type": "boolean",
+                "type": "string",
+                "enum": ["true", "false"],
                 "description": "True to send `command` to the running process as input.",
             },
             "timeout": {
@@ -62,6 +75,7 @@ _BASH = {
                     "expires. Use it for commands that may run long."
                 ),
             },
+            "security_risk": SECURITY_RISK,
         },
         "required": ["command"],
     },
@@ -103,6 +117,7 @@ _EDITOR = {
                 "items": {"type": "integer"},
                 "description": "`view`: [start, end] lines, 1-based; end -1 means to the end.",
             },
+            "security_risk": SECURITY_RISK,
         },
         "required": ["command", "path"],
     },
@@ -151,28 +166,76 @@ def tool_specs(enabled: dict[str, bool]) -> list[dict[str, Any]]:
     ]
 
 
+# OpenHands appends this to every error observation (conversation_memory.py). OpenHands also
+# drops the whole assistant turn of a malformed call and sends the error as a user message; we
+# keep that turn and answer each bad call with its own tool message (valid sibling calls still
+# run, and the model sees its own mistake next to the error), with OpenHands' words and this
+# suffix so the model recovers the same way. The text is saved in the call's Observation, so
+# resume and replay show exactly what the live run showed.
+ERROR_SUFFIX = "\n[Error occurred in processing last action]"
+
+
 class MalformedToolCall(Exception):
-    """A tool call the controller cannot carry out; its message is shown to the model."""
+    """A tool call the controller cannot carry out; its message is what the model is shown
+    (OpenHands' wording and ERROR_SUFFIX)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message + ERROR_SUFFIX)
 
 
 def parse_tool_call(call: ToolCall, allowed: set[str]) -> ToolArgs:
-    """Validate a tool call; MalformedToolCall explains to the model what to fix."""
-    if call.name not in allowed or call.name not in TOOL_ARG_TYPES:
-        names = ", ".join(sorted(allowed))
-        raise MalformedToolCall(f"Unknown tool {call.name!r}. Available tools: {names}.")
-    try:
+    """Validate a tool call with OpenHands' checks, words and order (OpenHands 0.62.0
+    `codeact_agent/function_calling.py`): JSON, the tool's required arguments, unexpected
+    editor arguments, and an unknown tool last."""
+    try:  # "" (some providers' way of sending no arguments) is taken as {}
         raw = msgspec.json.decode(call.arguments or "{}")
-    except msgspec.DecodeError as e:
+    except msgspec.DecodeError:
+        raise MalformedToolCall(f"Failed to parse tool call arguments: {call.arguments}") from None
+    if not isinstance(raw, dict):  # OpenHands would crash; same words, and what is expected
         raise MalformedToolCall(
-            f"The arguments of {call.name} are not valid JSON ({e}). "
-            "Send a JSON object with the tool's parameters."
-        ) from None
-    if not isinstance(raw, dict):
-        raise MalformedToolCall(f"The arguments of {call.name} must be a JSON object.")
+            f"Failed to parse tool call arguments: {call.arguments} (a JSON object is expected)"
+        )
+    arg_type = TOOL_ARG_TYPES.get(call.name)
+    if call.name not in allowed or arg_type is None:
+        raise MalformedToolCall(
+            f"Tool {call.name} is not registered. (arguments: {raw!r}). Please check the tool "
+            "name and retry with an existing tool."
+        )
+    _check_arguments(call.name, arg_type, raw)
     try:
-        return msgspec.convert(raw, TOOL_ARG_TYPES[call.name], strict=False)
+        return msgspec.convert(raw, arg_type, strict=False)
     except msgspec.ValidationError as e:
         raise MalformedToolCall(f"Invalid arguments for {call.name}: {e}.") from None
+
+
+def _check_arguments(name: str, arg_type: type[ToolArgs], raw: dict[str, Any]) -> None:
+    """OpenHands' messages for a missing required argument and for an editor argument the
+    spec does not have; the editor's own errors for a bad `command` or `insert_line`."""
+    for field in msgspec.structs.fields(arg_type):
+        if field.required and field.encode_name not in raw:
+            raise MalformedToolCall(
+                f'Missing required argument "{field.encode_name}" in tool call {name}'
+            )
+    if name != "str_replace_editor":
+        return
+    command = raw["command"]
+    if command not in COMMANDS:  # openhands-aci's editor answers this, after the runtime's ERROR:
+        raise MalformedToolCall(ERROR_PREFIX + unrecognized_command(str(command)))
+    if command != "view":  # OpenHands drops view_range and refuses unknown keys, except for view
+        allowed = _EDITOR["parameters"]["properties"]
+        for key in raw:
+            if key not in allowed and key != "view_range":
+                names = ", ".join(repr(k) for k in allowed)  # a set's repr, in a stable order
+                raise MalformedToolCall(
+                    f"Unexpected argument {key} in tool call {name}. Allowed arguments are: "
+                    f"{{{names}}}"
+                )
+    insert_line = raw.get("insert_line")
+    if isinstance(insert_line, str) and not insert_line.strip().lstrip("-").isdigit():
+        # OpenHands' runtime converts "185" to 185 and refuses the rest with these words.
+        raise MalformedToolCall(
+            f"{ERROR_PREFIX}Invalid insert_line value: {insert_line!r}. Expected an integer."
+        )
 
 
 class Outcome(msgspec.Struct, frozen=True):

@@ -53,7 +53,8 @@ def test_a_changed_workspace_stops_the_replay_at_the_divergent_step(cli: Cli, sc
     result = cli.run("replay", "r", "-d", str(fresh), "--json")
     assert result.returncode == 1
     assert "replay diverged at step 1 of 5: edit create" in result.stderr
-    assert "--- recorded (step 1)" in result.stderr and "+File already exists" in result.stderr
+    assert "--- recorded (step 1)" in result.stderr and "+ERROR:" in result.stderr
+    assert "File already exists" in result.stderr
     assert "[2/5]" not in result.stderr  # stopped at the first divergence
     *steps, summary = [json.loads(line) for line in result.stdout.splitlines()]
     assert [s["same"] for s in steps] == [False]
