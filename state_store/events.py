@@ -150,7 +150,7 @@ class StrReplaceEditor(
 
 
 class Think(msgspec.Struct, tag="think", tag_field="tool", frozen=True, kw_only=True):
-    thought: str
+    thought: str = ""  # OpenHands accepts a think call without it
 
 
 class Finish(msgspec.Struct, tag="finish", tag_field="tool", frozen=True, kw_only=True):

@@ -15,7 +15,7 @@ from controller.agent.tools import (
     parse_tool_call,
     tool_specs,
 )
-from state_store.events import ExecuteBash, StrReplaceEditor, ToolArgs, ToolCall
+from state_store.events import ExecuteBash, StrReplaceEditor, Think, ToolArgs, ToolCall
 
 TOOLS = {"execute_bash", "str_replace_editor", "think", "finish"}
 
@@ -127,3 +127,8 @@ def test_specs_declare_openhands_is_input_and_security_risk() -> None:
         risk = specs[name]["properties"]["security_risk"]
         assert risk["enum"] == ["LOW", "MEDIUM", "HIGH"]
         assert "security_risk" not in specs[name]["required"]
+
+
+def test_think_without_thought_is_accepted() -> None:
+    # OpenHands' function_calling.py reads `arguments.get('thought', '')`.
+    assert _parse("think", {}) == Think(thought="")
