@@ -681,6 +681,16 @@ def test_public_config_has_no_secrets(lay: Layout) -> None:
     assert loaded.config.llm.api_key == SECRET  # the original is untouched
 
 
+def test_aws_credentials_are_secrets_like_the_api_key(lay: Layout) -> None:
+    # OpenHands' LLMConfig: aws_access_key_id, aws_secret_access_key are SecretStr.
+    environ = {"LLM_AWS_ACCESS_KEY_ID": "AKIA0123456789AB", "LLM_AWS_SECRET_ACCESS_KEY": SECRET}
+    loaded = lay.load(environ)
+    encoded = msgspec.json.encode(public_config(loaded.config)).decode()
+    assert SECRET not in encoded and "AKIA0123456789AB" not in encoded
+    assert {SECRET, "AKIA0123456789AB"} <= set(secrets_of(loaded.config, environ={}))
+    assert SECRET not in repr(describe_config(loaded))
+
+
 def test_a_key_in_the_base_url_query_is_masked_and_never_saved(lay: Layout) -> None:
     url = "https://proxy.example/v1?api-version=2024&api_key=q-Secret-0123456789&sig=s1gnature9"
     lay.write(lay.cwd / ".env", f"LLM_BASE_URL={url}\n")

@@ -582,3 +582,34 @@ def test_retry_after_from_litellm_response_headers() -> None:
     error = Exception("busy")
     error.litellm_response_headers = {"Retry-After": "2"}  # type: ignore[attr-defined]
     assert retry_after(error) == 2.0
+
+
+# ---- OpenHands request settings --------------------------------------------------------------
+
+
+def test_ollama_base_url_is_the_server_of_an_ollama_model(rec: Recorder) -> None:
+    # OpenHands' LLMConfig.ollama_base_url (llm_config.py): an ollama model's server.
+    with ScriptedModel([finish()]) as server:
+        url = server.base_url.removesuffix("/v1")
+        config = LLMConfig(model="ollama_chat/llama3", ollama_base_url=url, num_retries=0)
+        client = LiteLLMClient(config, sleep=rec.sleep)
+        with pytest.raises(ProviderError):  # the scripted server does not speak ollama
+            complete(client, rec)
+        assert server.requests and "options" in server.requests[0]  # ollama's own body
+
+
+def test_top_k_seed_and_aws_credentials_are_passed_to_litellm(rec: Recorder) -> None:
+    # llm_config.py: top_k, seed, aws_access_key_id, aws_secret_access_key, aws_region_name
+    with ScriptedModel([finish()]) as server:
+        aws = {
+            "aws_access_key_id": "AKIAEXAMPLE",
+            "aws_secret_access_key": "s3cr3t-value-long",
+            "aws_region_name": "eu-west-1",
+        }
+        client = make_client(server, rec, top_k=40, seed=7, **aws)
+        request = client._request(client._chain[0], MESSAGES, TOOLS)
+        assert {k: request[k] for k in aws} == aws
+        complete(client, rec)
+        # OpenAI takes top_k and seed; litellm keeps the AWS keys for AWS providers.
+        assert (server.requests[0]["top_k"], server.requests[0]["seed"]) == (40, 7)
+        assert "s3cr3t-value-long" not in json.dumps(server.requests)
