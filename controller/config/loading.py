@@ -203,17 +203,13 @@ def check_volumes(config: AppConfig, sources: Mapping[str, str]) -> None:
 
 
 def _notes(config: AppConfig) -> list[str]:
-    """Settings accepted for OpenHands that runhands only approximates."""
+    """Settings accepted for OpenHands that runhands only approximates (the selected repo is
+    checked against the working directory when a run starts: run/setup.py)."""
     notes = []
     if config.condenser.type in APPROXIMATE_CONDENSER_TYPES:
         notes.append(
             f"[condenser] type {config.condenser.type!r}: runhands has one condenser; "
             f"using {CONDENSER_TYPES[config.condenser.type]!r}"
-        )
-    if config.sandbox.selected_repo:
-        notes.append(
-            f"selected repo {config.sandbox.selected_repo} is recorded, not cloned: runhands "
-            "works on the local directory (clone it and pass -d)"
         )
     return notes
 

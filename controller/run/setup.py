@@ -5,6 +5,7 @@ the progress reporter."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -112,10 +113,49 @@ def make_reporter(loaded: LoadedConfig, json_lines: bool) -> Reporter:
 
 
 def _not_used_here(loaded: LoadedConfig) -> list[str]:
-    """Docker settings given for a local run are named, never silently dropped."""
+    """Docker settings given for a local run, and a selected repository runhands cannot
+    use, are named, never silently dropped."""
+    notes = _selected_repo_notes(loaded.config)
     if loaded.config.core.runtime != "local":
-        return []
+        return notes
     chosen = [key for key in DOCKER_ONLY if loaded.sources.get(key, "default") != "default"]
-    if not chosen:
+    if chosen:
+        notes.append(f"used only by the docker runtime, ignored: {', '.join(chosen)}")
+    return notes
+
+
+def _selected_repo_notes(config: AppConfig) -> list[str]:
+    """OpenHands clones `--selected-repo OWNER/REPO` into the sandbox (core/setup.py:
+    initialize_repository_for_runtime). runhands never clones: the working directory is
+    the repository, fine when it is a checkout of it, else named on stderr."""
+    repo = config.sandbox.selected_repo
+    if not repo:
         return []
-    return [f"used only by the docker runtime, ignored: {', '.join(chosen)}"]
+    try:
+        workdir = resolve_workdir(config)
+    except UserError:
+        return []  # the run reports the bad directory itself
+    if _is_checkout_of(workdir, repo):
+        return []
+    return [
+        f"selected repo {repo} is recorded, not cloned: runhands works on {workdir}, which is "
+        "not a checkout of it (clone it and pass -d)"
+    ]
+
+
+_REMOTE_URL = re.compile(r"^\s*url\s*=\s*(\S+)\s*$", re.MULTILINE)
+
+
+def _is_checkout_of(workdir: str, repo: str) -> bool:
+    """A remote of the directory's git repository ends in OWNER/REPO (https or ssh URL).
+    Its `.git/config` is read as text: git is not run in a directory the agent may write."""
+    try:
+        text = (Path(workdir) / ".git" / "config").read_text(errors="replace")
+    except OSError:
+        return False
+    wanted = repo.strip("/").removesuffix(".git").lower()
+    for url in _REMOTE_URL.findall(text):
+        path = url.rstrip("/").removesuffix(".git").lower()
+        if path.endswith(("/" + wanted, ":" + wanted)):
+            return True
+    return False

@@ -226,16 +226,26 @@ def test_use_host_network_gives_the_container_the_hosts_interfaces(cli: Cli, scr
     assert host <= set(seen[-1].split())
 
 
-def test_selected_repo_is_recorded_and_named_as_not_cloned(cli: Cli, scripted) -> None:
+def test_selected_repo_is_recorded_and_named_unless_the_directory_is_its_checkout(
+    cli: Cli, scripted
+) -> None:
     # core/setup.py: initialize_repository_for_runtime clones SANDBOX_SELECTED_REPO; runhands
-    # works on the local directory and says so.
-    model = scripted([finish()])
+    # never clones: a working directory that is a checkout of it is the repository.
+    model = scripted([finish(), finish()])
     result = cli.run("run", "--selected-repo", "octo/demo", "-n", "r1", "-t", "x", model=model)
     assert result.returncode == 0, result.stderr
     assert "selected repo octo/demo is recorded, not cloned" in result.stderr
     saved = json.loads((cli.state_dir / "r1" / "config.json").read_text())
     assert saved["config"]["sandbox"]["selected_repo"] == "octo/demo"
-    shown = cli.run("config", env={"SANDBOX_SELECTED_REPO": "octo/demo"})
+    (cli.workspace / ".git").mkdir()
+    (cli.workspace / ".git" / "config").write_text(
+        '[remote "origin"]\n\turl = git@github.com:Octo/demo.git\n'
+    )
+    env = {"SANDBOX_SELECTED_REPO": "octo/demo"}
+    checkout = cli.run("run", "-t", "x", model=model, env=env)
+    assert checkout.returncode == 0, checkout.stderr
+    assert "selected repo" not in checkout.stderr
+    shown = cli.run("config", env=env)
     assert "environment SANDBOX_SELECTED_REPO" in _rows(shown.stdout)["sandbox.selected_repo"]
 
 
