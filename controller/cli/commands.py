@@ -69,7 +69,10 @@ def _add_config_options(
         "--config-file", metavar="PATH", help="TOML configuration (default: ./config.toml)"
     )
     group.add_argument(
-        "-l", "--llm-config", metavar="NAME", help="use the [llm.NAME] section as the model"
+        "-l",
+        "--llm-config",
+        metavar="NAME",
+        help="use the [llm.NAME] section as the model (LLM_* variables are then ignored)",
     )
     group.add_argument(
         "-i", "--max-iterations", type=int, metavar="N", help="step limit (default 500)"
@@ -109,10 +112,10 @@ def _add_openhands_options(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--selected-repo",
         metavar="OWNER/REPO",
-        help="recorded with the run; not cloned: runhands works on the local directory",
+        help="recorded with the run; never cloned: the working directory is the repository",
     )
     # OpenHands parses it and never reads it: accepted for its command lines, named as unused.
-    group.add_argument("--agent-config", metavar="NAME", help=argparse.SUPPRESS)
+    group.add_argument("--agent-config", metavar="NAME", help="ignored, as by OpenHands")
 
 
 def build_parser() -> argparse.ArgumentParser:
