@@ -84,6 +84,17 @@ def test_every_openhands_variable_runhands_does_not_read_is_named_once(cli: Cli)
     assert warning.split(": ")[-1].split(", ") == ignored
 
 
+def test_a_run_names_ignored_openhands_variables_once(cli: Cli, scripted) -> None:
+    model = scripted([finish()])
+    env = {"AGENT_ENABLE_BROWSING": "false", "SECURITY_CONFIRMATION_MODE": "true"}
+    result = cli.run("run", "-t", "task", model=model, env=env)
+    assert result.returncode == 0, result.stderr
+    assert _warnings(result.stderr) == [
+        "runhands: warning: environment: ignoring OpenHands variables runhands does not use: "
+        "AGENT_ENABLE_BROWSING, SECURITY_CONFIRMATION_MODE"
+    ]
+
+
 @pytest.mark.parametrize(
     ("env", "args", "source"),
     [
