@@ -29,7 +29,7 @@ from controller.run.setup import sandbox_environment
 from sandbox.editor import Editor
 from sandbox.gated import GatedStart
 from state_store.checkpoints import CheckpointError, CheckpointStore
-from state_store.events import ChangeSummary, RunEnded, Snapshot
+from state_store.events import ChangeSummary, ModelResponse, RunEnded, Snapshot
 from state_store.store import RunStore, StoreWriteError
 
 # Ends after which `runhands resume` makes sense without a new instruction.
@@ -104,6 +104,14 @@ def drive(
     return code
 
 
+def _last_answer(store: RunStore) -> str:
+    """The model's last answer: what a run that ended on a text answer prints."""
+    for event in reversed(store.read_events()):
+        if isinstance(event, ModelResponse):
+            return event.content or ""
+    return ""
+
+
 def end_run(
     record: Recorder,
     snapshot: Snapshot,
@@ -126,7 +134,9 @@ def end_run(
         reason = EndReason(snapshot.reason or EndReason.INTERNAL)
         message = snapshot.message
     if reason is EndReason.FINISHED:
-        message = snapshot.finish_message or ""
+        message = snapshot.finish_message
+        if message is None:  # --no-auto-continue: the text answer ended the run
+            message = _last_answer(store)
     exit_code = int(EXIT_CODES[reason])
     counters = snapshot.counters
     changes = _changes(checkpoints, snapshot, reporter)

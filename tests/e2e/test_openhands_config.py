@@ -295,6 +295,7 @@ def test_no_auto_continue_ends_the_run_at_a_text_answer(cli: Cli, scripted) -> N
     assert result.returncode == 0, result.stderr
     assert len(model.requests) == 1
     assert "without a tool call" in result.stderr
+    assert result.stdout == "Here is my answer.\n"  # the answer, as a finish message is
 
 
 # ---- SANDBOX_VOLUMES ---------------------------------------------------------------------------
