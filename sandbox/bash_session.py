@@ -2,9 +2,11 @@
 
 This is OpenHands' `execute_bash`: cwd and variables persist between calls, a command that
 goes quiet is left running (soft timeout) so the model can wait, type into it or press C-c,
-and a `timeout` is a hard limit that interrupts the command. How a command is sent and its
-end found is in `command_framing`. A session whose command can never end (`exec bash`, a
-nested `bash`, a prompt lost after C-c: see `shell_watch`) is recovered, and the model told.
+and a `timeout` is a hard limit after which the command is left running too (the notes are
+OpenHands' own words). How a command is sent and its end found is in `command_framing`. A
+session whose command can never end (`exec bash`, a nested `bash`, a prompt lost after C-c:
+see `shell_watch`) is recovered, and the model told; a command deaf to C-c is killed at the
+second C-c in a row.
 
 The terminal is reached through a Transport: a local pseudo-terminal (`pty_transport`), or
 an exec socket in a container for the Docker sandbox (`docker_transport`). The session
@@ -40,40 +42,35 @@ _INTERRUPT_GRACE = 2.0
 _SEND_SECONDS = 5.0
 # How often a wait looks at the stop event, when there is one.
 _STOP_POLL_MS = 200
-_CONTROL_KEYS = {"C-c": b"\x03", "C-d": b"\x04", "C-z": b"\x1a"}
 # Environment variables that would change how the shell prompts or what it sources.
 _DROPPED_ENV = ("PS1", "PS2", "PS4", "PROMPT_COMMAND", "BASH_ENV", "ENV", "HISTFILE")
 _FORCED_ENV = {"TERM": "dumb", "PAGER": "cat", "GIT_PAGER": "cat", "MANPAGER": "cat"}
 
-SOFT_TIMEOUT_NOTE = (
-    "[The command has no new output after {seconds:g} seconds. You may wait longer to see "
-    "additional output by sending empty command '' with is_input=true, send other commands "
-    'to interact with the current process, send keys ("C-c", "C-z", "C-d") to '
+# OpenHands' notes, word for word (openhands/runtime/utils/bash_constants.py and bash.py),
+# because models tuned on OpenHands act on them.
+_TIMEOUT_TEMPLATE = (
+    "You may wait longer to see additional output by sending empty command '', send other "
+    'commands to interact with the current process, send keys ("C-c", "C-z", "C-d") to '
     "interrupt/kill the previous command before sending your new command, or use the "
-    "timeout parameter in execute_bash for future commands.]"
+    "timeout parameter in execute_bash for future commands."
 )
-BUSY_NOTE = (
-    "[The command is still running and kept printing output for {seconds:g} seconds. Send "
-    'empty command \'\' with is_input=true to see more, or send keys ("C-c", "C-z", "C-d") '
-    "to interrupt/kill it.]"
+SOFT_TIMEOUT_NOTE = "[The command has no new output after {seconds:g} seconds. " + (
+    _TIMEOUT_TEMPLATE + "]"
 )
+# {seconds}: OpenHands prints the float it parsed, so `2.5`, `1.0`, `30.0`.
+TIMEOUT_NOTE = "[The command timed out after {seconds} seconds. " + _TIMEOUT_TEMPLATE + "]"
 REFUSED_NOTE = (
-    '[Your command "{command}" was NOT executed. The previous command is still running - '
-    "you cannot run a new command until it has finished. With is_input=true you can interact "
-    "with the running process: send empty command '' to retrieve more output, send text to "
-    'its input, or send keys ("C-c", "C-z", "C-d") to interrupt/kill it.]'
+    '[Your command "{command}" is NOT executed. The previous command is still running - You '
+    "CANNOT send new commands until the previous command is completed. By setting `is_input` "
+    "to `true`, you can interact with the current process: " + _TIMEOUT_TEMPLATE + "]"
 )
-TIMEOUT_NOTE = (
-    "[The command was killed after {seconds:g} seconds (timeout). The output above is what "
-    "it printed until then.]"
-)
-NO_PROCESS_NOTE = (
-    "[No command is running, so there is nothing to send input to. Run a new command with "
-    "is_input=false instead.]"
-)
+CONTINUED_PREFIX = "[Below is the output of the previous command.]\n"
+NOTHING_TO_SHOW = "ERROR: No previous running command to retrieve logs from."
+NOTHING_TO_INPUT = "ERROR: No previous running command to interact with."
+# Ours: a second C-c that also fails to stop the command escalates to SIGKILL.
+FORCE_KILLED_NOTE = "[The command did not stop on C-c, so it was killed.]"
 ALREADY_DONE_NOTE = "[The command had already finished, so your input was not sent.]"
 PARTIAL_INPUT_NOTE = "[Only part of the input was sent: the process is not reading its input.]"
-EMPTY_NOTE = "[No command given: send a non-empty command to run.]"
 EXITED_NOTE = (
     "[The shell exited with code {code}. The next command starts a fresh shell in {workdir}; "
     "the working directory and environment changes are reset.]"
@@ -86,7 +83,6 @@ KILLED_SHELL_NOTE = (
     "[The shell did not respond to the interrupt and was killed; the next command starts a "
     "fresh shell.]"
 )
-SHELL_GONE_NOTE = "[The shell exited; the next command starts a fresh shell.]"
 FINISHED_BEFORE_NOTE = (
     "[Before your command ran, the previous command finished with exit code {code}. Its "
     "last output was:\n{output}]"
@@ -196,6 +192,10 @@ class BashSession:
         self._pending = b""  # output read after a marker, shown with the next call
         self._cwd = self.workdir
         self._shell_died = False
+        # Whether this command already gave an incomplete result (the next one continues it).
+        self._shown_incomplete = False
+        # The key last sent to the running command: a second C-c escalates.
+        self._last_key = ""
 
     @property
     def cwd(self) -> str:
@@ -248,8 +248,9 @@ class BashSession:
     ) -> CommandResult:
         """Run a command, or with is_input send text or a key (C-c...) to the running one.
 
-        A positive timeout is a hard limit; otherwise the call returns once the command has
-        been quiet for soft_timeout seconds, leaving it running.
+        A positive timeout is a hard limit: when it expires the command is left running, as
+        after a soft timeout (once it has been quiet for soft_timeout seconds), so the model
+        can wait for more with '', type into it, or stop it with C-c.
         """
         notes: list[str] = []
         timeout = timeout if timeout is not None and timeout > 0 else None
@@ -261,7 +262,7 @@ class BashSession:
         if is_input or (self._running and not command.strip()):
             return self._input(command, timeout, notes)
         if not command.strip():
-            return self._result("", -1, [*notes, EMPTY_NOTE])
+            return self._result(NOTHING_TO_SHOW, -1, notes)
         if self._running:
             finished = self._check_previous(command, notes)
             if finished is not None:
@@ -270,24 +271,27 @@ class BashSession:
         self._tag = marker_tag(nonce)
         cap = self._capture()
         self._send(encode_command(command, nonce), cap)
-        self._running = True
+        self._running, self._shown_incomplete, self._last_key = True, False, ""
         return self._collect(cap, timeout, notes)
 
     # -- the steps of a call ---------------------------------------------------------------
 
     def _input(self, text: str, timeout: float | None, notes: list[str]) -> CommandResult:
         if not self._running:
-            return self._result("", -1, [*notes, NO_PROCESS_NOTE])
+            return self._result(NOTHING_TO_INPUT if text else NOTHING_TO_SHOW, -1, notes)
         cap = self._capture()
+        key = _control_key(text)
         if text:
             # Input typed into a command that has already finished would run as a command.
             outcome = self._wait(cap, idle=None, deadline=time.monotonic())
             if outcome != "deadline":
                 return self._finish(cap, outcome, [*notes, ALREADY_DONE_NOTE])
-            keys = _CONTROL_KEYS.get(text) or (text + "\n").encode(errors="replace")
-            if not self._send(keys, cap):
+            if key == b"\x03" and self._last_key == "C-c":
+                return self._force_stop(cap, notes)
+            if not self._send(key or (text + "\n").encode(errors="replace"), cap):
                 notes = [*notes, PARTIAL_INPUT_NOTE]
-        return self._collect(cap, timeout, notes, interrupted=text == "C-c")
+            self._last_key = text.strip() if key else ""
+        return self._collect(cap, timeout, notes, key=text.strip() if key else "")
 
     def _check_previous(self, command: str, notes: list[str]) -> CommandResult | None:
         """Refuse a new command while one runs; None when the previous one has finished
@@ -300,7 +304,7 @@ class BashSession:
                 self._pending = cap.hold_back_partial_marker()
                 shown = command if len(command) <= 200 else command[:200] + "..."
                 note = REFUSED_NOTE.format(command=shown)
-                return self._result(cap.text(), -1, [*notes, note], still_running=True)
+                return self._incomplete(cap.text(), [*notes, note])
             if self.pid is None:  # the shell exited meanwhile: as below
                 return recovered
             notes.append(recovered.note)
@@ -314,53 +318,54 @@ class BashSession:
         return None
 
     def _collect(
-        self, cap: Capture, timeout: float | None, notes: list[str], *, interrupted: bool = False
+        self, cap: Capture, timeout: float | None, notes: list[str], *, key: str = ""
     ) -> CommandResult:
         """Wait for the command to finish, go quiet, or hit its hard timeout."""
         start = time.monotonic()
         if timeout is not None:
             outcome = self._wait(cap, idle=None, deadline=start + timeout)
-            if outcome == "deadline":
-                return self._interrupt(cap, timeout, notes)
+            limit = repr(float(timeout))  # OpenHands prints the float it parsed: 1.0, 2.5
         else:
             outcome = self._wait(cap, idle=self.soft_timeout, deadline=start + self.max_wait)
-        return self._finish(cap, outcome, notes, interrupted=interrupted)
+            limit = f"{self.max_wait:g}"
+        return self._finish(cap, outcome, notes, key=key, limit=limit)
 
     def _finish(
-        self, cap: Capture, outcome: Outcome, notes: list[str], *, interrupted: bool = False
+        self, cap: Capture, outcome: Outcome, notes: list[str], *, key: str = "", limit: str = ""
     ) -> CommandResult:
         if outcome == "done":
             self._running = False
             self._pending, self._cwd = cap.leftover, cap.cwd
-            return self._result(cap.text(), cap.exit_code or 0, notes)
+            code = cap.exit_code or 0
+            return self._result(cap.text(), code, notes, key=key, python=cap.python)
         if outcome == "exited":
             return self._shell_exited(cap, notes)
-        recovered = self._recover(cap, notes, interrupted=interrupted, new_command=False)
+        recovered = self._recover(cap, notes, interrupted=key == "C-c", new_command=False)
         if recovered is not None:
             return recovered
         self._pending = cap.hold_back_partial_marker()
-        note = (SOFT_TIMEOUT_NOTE if outcome == "idle" else BUSY_NOTE).format(
-            seconds=self.soft_timeout if outcome == "idle" else self.max_wait
-        )
-        return self._result(cap.text(), -1, [*notes, note], still_running=True)
+        if outcome == "idle":
+            note = SOFT_TIMEOUT_NOTE.format(seconds=self.soft_timeout)
+        else:
+            note = TIMEOUT_NOTE.format(seconds=limit)
+        return self._incomplete(cap.text(), [*notes, note], timed_out=outcome == "deadline")
 
-    def _interrupt(self, cap: Capture, timeout: float, notes: list[str]) -> CommandResult:
-        """C-c, then SIGKILL of the foreground job, then a new shell if it still hangs."""
+    def _force_stop(self, cap: Capture, notes: list[str]) -> CommandResult:
+        """A second C-c in a row: C-c, then SIGKILL of the foreground job, then a new shell
+        if it still hangs (OpenHands would leave the model with a command it cannot stop)."""
         shell = self._require_shell()
         self._send(b"\x03", cap)
         outcome = self._wait(cap, idle=None, deadline=time.monotonic() + _INTERRUPT_GRACE)
         if outcome == "deadline" and shell.kill_foreground():
+            notes = [*notes, FORCE_KILLED_NOTE]
             outcome = self._wait(cap, idle=None, deadline=time.monotonic() + _INTERRUPT_GRACE)
-        notes = [*notes, TIMEOUT_NOTE.format(seconds=timeout)]
-        if outcome == "done":
-            self._pending, self._cwd = cap.leftover, cap.cwd
-        else:
-            self._stop_shell()
-            self._shell_died = True
-            self._cwd = self.workdir
-            notes.append(KILLED_SHELL_NOTE if outcome == "deadline" else SHELL_GONE_NOTE)
-        self._running = False
-        return self._result(cap.text(), -1, notes, timed_out=True)
+        if outcome != "deadline":
+            return self._finish(cap, outcome, notes, key="C-c")
+        output = cap.text()
+        self._stop_shell()
+        self._shell_died, self._running, self._pending = True, False, b""
+        self._cwd = self.workdir
+        return self._result(output, -1, [*notes, KILLED_SHELL_NOTE])
 
     def _recover(
         self, cap: Capture, notes: list[str], *, interrupted: bool, new_command: bool
@@ -468,20 +473,29 @@ class BashSession:
             self._finalizer()
 
     def _result(
-        self,
-        output: str,
-        exit_code: int,
-        notes: list[str],
-        *,
-        still_running: bool = False,
-        timed_out: bool = False,
+        self, output: str, exit_code: int, notes: list[str], *, key: str = "", python: str = ""
     ) -> CommandResult:
+        """A result the command is done with (or that no command was part of)."""
+        self._shown_incomplete = False
+        note = "\n".join(notes)
+        return CommandResult(
+            output=output, exit_code=exit_code, cwd=self._cwd, key=key, python=python, note=note
+        )
+
+    def _incomplete(
+        self, output: str, notes: list[str], *, timed_out: bool = False
+    ) -> CommandResult:
+        """A result of a command still running; from the second on, it is marked as the
+        continuation of the previous one, as OpenHands does."""
+        prefix = CONTINUED_PREFIX if self._shown_incomplete else ""
+        self._shown_incomplete = True
         return CommandResult(
             output=output,
-            exit_code=exit_code,
+            exit_code=-1,
             cwd=self._cwd,
-            still_running=still_running,
+            still_running=True,
             timed_out=timed_out,
+            prefix=prefix,
             note="\n".join(notes),
         )
 
@@ -492,6 +506,15 @@ def _poll_timeout_ms(last_output: float, idle: float | None, deadline: float | N
     if not limits:
         return None
     return max(0, math.ceil((min(limits) - time.monotonic()) * 1000))
+
+
+def _control_key(text: str) -> bytes | None:
+    """The byte a control key sends (`C-c`, `C-d`, `C-z`, any `C-<letter>` as OpenHands
+    accepts), or None when text is to be typed."""
+    key = text.strip()
+    if len(key) == 3 and key.startswith("C-") and key[2].isascii() and key[2].isalpha():
+        return bytes([ord(key[2].lower()) & 0x1F])
+    return None
 
 
 def _shell_env(given: Mapping[str, str] | None) -> dict[str, str]:

@@ -3,7 +3,8 @@
 A command is typed as one `eval -- $'...'`, so any text (several lines, heredocs,
 functions, unbalanced quotes) runs as a single command followed by exactly one marker:
 PROMPT_COMMAND prints it before the next prompt, carrying the command's nonce, its exit
-status and $PWD. `Capture` reads one call's output up to that marker in bounded memory.
+status, the `python` on PATH (OpenHands shows it to the model) and $PWD. `Capture` reads
+one call's output up to that marker in bounded memory.
 
 The nonce is the marker's secret: fresh for every command, set on the command's own input
 line (read whole by the shell before the command starts) in an unexported variable, so
@@ -18,7 +19,12 @@ from __future__ import annotations
 import re
 import secrets
 
-from sandbox.output import MAX_OUTPUT_CHARS, cut_marker, decode_output, truncate_middle
+from sandbox.output import (
+    MAX_OUTPUT_CHARS,
+    TRUNCATION_MARKER,
+    decode_output,
+    truncate_middle,
+)
 
 # Bytes of a call's output kept at each end while reading; the middle is only counted, so
 # a command printing gigabytes costs bounded memory. Together they fit MAX_OUTPUT_CHARS.
@@ -26,13 +32,14 @@ _HEAD_BYTES = MAX_OUTPUT_CHARS // 2
 _TAIL_BYTES = MAX_OUTPUT_CHARS // 2
 # Extra room before the tail is trimmed, so trimming (a memmove) happens rarely.
 _SLACK_BYTES = 1 << 16
-# A marker is short but carries $PWD, which can be up to PATH_MAX long.
-_MAX_MARKER_BYTES = 4096 + 64
+# A marker is short but carries $PWD and python's path, each up to PATH_MAX long.
+_MAX_MARKER_BYTES = 2 * 4096 + 64
 # A terminal in canonical mode takes at most 4095 bytes per line: commands are sent as
 # continuation lines of at most this many characters (at most 4 escaped bytes each).
 _CHUNK_CHARS = 500
-# What follows the marker's tag: the exit status and $PWD (which may contain "#").
-_MARKER_REST = re.compile(rb"(-?\d+)###(.*?)###\n", re.S)
+# What follows the marker's tag: the exit status, python's path (never holding "#" nor a
+# newline: the hook leaves it empty then) and $PWD (which may contain "#").
+_MARKER_REST = re.compile(rb"(-?\d+)###([^#\n]*)###(.*?)###\n", re.S)
 # Backslash escapes inside $'...'; other control characters become \xHH so that none of
 # them reaches the terminal raw (where C-c, C-d, C-z... would act as keys).
 _ESCAPES = {ord("\\"): "\\\\", ord("'"): "\\'", ord("\n"): "\\n", ord("\t"): "\\t"}
@@ -81,8 +88,10 @@ def prompt_setup(nonce: str) -> bytes:
     """
     return (
         "__rh_prompt() { local s=$?; __rh_s=$s; "
-        'if [ -n "${__rh_n-}" ]; then '
-        'printf \'\\n###RH-%s###%s###%s###\\n\' "$__rh_n" "$s" "$PWD" >/dev/tty; __rh_n=; fi; '
+        'if [ -n "${__rh_n-}" ]; then local py; py=$(type -P python 2>/dev/null) || py=; '
+        "case $py in *'#'*|*$'\\n'*) py= ;; esac; "
+        'printf \'\\n###RH-%s###%s###%s###%s###\\n\' "$__rh_n" "$s" "$py" "$PWD" >/dev/tty; '
+        "__rh_n=; fi; "
         "PS0=; PS1=; PS2=; return $s; }; "
         "__rh_ret() { return $__rh_s; }; "
         "readonly -f __rh_prompt __rh_ret; readonly PROMPT_COMMAND=__rh_prompt; "
@@ -101,6 +110,7 @@ class Capture:
         self._scan = 0
         self.exit_code: int | None = None
         self.cwd = ""
+        self.python = ""
         self.leftover = b""
 
     def feed(self, data: bytes) -> None:
@@ -123,7 +133,8 @@ class Capture:
             m = _MARKER_REST.match(self.buf, i + len(self._tag))
             if m:
                 self.exit_code = int(m.group(1))
-                self.cwd = m.group(2).decode("utf-8", errors="replace")
+                self.python = m.group(2).decode("utf-8", errors="replace")
+                self.cwd = m.group(3).decode("utf-8", errors="replace")
                 self.leftover = bytes(self.buf[m.end() :])
                 start = i - 1 if i > 0 and self.buf[i - 1] == ord("\n") else i
                 del self.buf[start:]
@@ -149,4 +160,4 @@ class Capture:
             self._drop(len(self.buf) - _TAIL_BYTES, count=True)
         # Already short: decoding never makes more characters than there were bytes.
         tail = decode_output(bytes(self.buf))
-        return decode_output(self.head) + cut_marker(self.dropped, "bytes") + tail
+        return decode_output(self.head) + TRUNCATION_MARKER + tail

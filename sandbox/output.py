@@ -26,9 +26,9 @@ _TERMINAL_UNSAFE = re.compile(
 )
 
 
-def cut_marker(count: int, unit: str = "characters") -> str:
-    """The line that replaces what was cut from the middle of an output."""
-    return f"\n\n[... {count:,} {unit} cut from the middle of the output ...]\n\n"
+# What replaces the middle of a cut output: OpenHands' marker (openhands/events/
+# serialization/event.py `truncate_content`), which models tuned on it recognise.
+TRUNCATION_MARKER = "\n[... Observation truncated due to length ...]\n"
 
 
 def truncate_middle(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
@@ -41,7 +41,7 @@ def truncate_middle(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
         return text
     head = limit // 2
     tail = limit - head
-    return text[:head] + cut_marker(len(text) - head - tail) + text[-tail:]
+    return text[:head] + TRUNCATION_MARKER + text[-tail:]
 
 
 def _apply_carriage_returns(line: str) -> str:

@@ -20,15 +20,21 @@ class CommandResult(msgspec.Struct, frozen=True, kw_only=True):
     """What one `execute_bash` call produced."""
 
     output: str
-    # The command's exit status; -1 while it is still running (soft timeout) or when it was
-    # cut by a hard timeout.
+    # The command's exit status; -1 while it is still running (soft or hard timeout).
     exit_code: int
     cwd: str = ""
-    # True when the command has not finished: the model may wait (empty command with
-    # is_input), send input, or interrupt it with C-c.
+    # True when the command has not finished: the model may wait (empty command), send
+    # input (is_input), or interrupt it with C-c.
     still_running: bool = False
-    # True when a hard `timeout` cut the command (it was interrupted).
+    # True when a hard `timeout` expired (the command is left running, as OpenHands does).
     timed_out: bool = False
+    # OpenHands' `[Below is the output of the previous command.]\n` when this result
+    # continues an earlier incomplete one of the same command, else "".
+    prefix: str = ""
+    # The control key this call sent ("C-c"...), shown with the exit code as OpenHands does.
+    key: str = ""
+    # The `python` the shell would run after the command ("" when none or unknown).
+    python: str = ""
     # An explanation for the model (soft timeout note, refusal, truncation...), or "".
     note: str = ""
 

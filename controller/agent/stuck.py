@@ -37,8 +37,12 @@ CONDENSATIONS = 10
 # A condensation event is found by its tag, so this works whatever module defines it.
 CONDENSATION_TAG = "condensation"
 
-# The trailing working-directory line says where the shell is, not what the action did.
-_CWD_LINE = re.compile(r"\n?\[Current working directory: [^\n]*\]\s*\Z")
+# The trailing metadata lines say where the shell is and which python it has, not what the
+# action did (the exit code is also in the line before them).
+_CWD_LINE = re.compile(
+    r"(?:\n?\[Current working directory: [^\n]*\])?(?:\n?\[Python interpreter: [^\n]*\])?"
+    r"(?:\n?\[Command finished with exit code -?\d+\])?\s*\Z"
+)
 
 
 class StuckVerdict(msgspec.Struct, frozen=True):

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from controller.trajectory.command_text import exit_line, join_command_text
 from sandbox import CommandResult, Sandbox
 from sandbox.editor import COMMANDS, ERROR_PREFIX, Editor, unrecognized_command
 from sandbox.output import truncate_middle
@@ -46,10 +47,12 @@ _BASH = {
         "Execute a bash command in a persistent shell session (cwd and environment persist).\n"
         "* Long-running commands: run them in the background with output redirected, e.g. "
         "`python3 app.py > server.log 2>&1 &`.\n"
-        "* If a command prints nothing new for a while it returns the partial output with "
-        "exit code -1: send an empty command with is_input=true to wait for more, send "
-        "input with is_input=true, or send C-c to interrupt it.\n"
-        "* One command at a time; chain several with && or ;.\n"
+        "* If a command prints nothing new for a while, or its `timeout` expires, it keeps "
+        "running and you get its output so far with exit code -1: send an empty command '' "
+        "to see more, send input with is_input=true, or send C-c (is_input=true) to "
+        "interrupt it. A new command is not run until it has finished.\n"
+        "* One command at a time; chain several with && or ;. Several lines (a script, a "
+        "heredoc, commands separated by newlines) also run, as one command.\n"
         "* Output longer than 30,000 characters is cut in the middle."
     ),
     "parameters": {
@@ -71,8 +74,9 @@ _BASH = {
             "timeout": {
                 "type": "number",
                 "description": (
-                    "Optional hard timeout in seconds; the command is interrupted when it "
-                    "expires. Use it for commands that may run long."
+                    "Optional hard timeout in seconds: the call returns when it expires, the "
+                    "command left running. Without it, the call returns once the command "
+                    "has printed nothing new for a while."
                 ),
             },
             "security_risk": SECURITY_RISK,
@@ -276,15 +280,17 @@ def clip_observation(content: str, limit: int) -> str:
 
 
 def format_command_result(result: CommandResult) -> str:
-    """The observation text for a command, with OpenHands' trailing metadata lines."""
-    parts = [result.output.rstrip("\n")]
-    if result.note:
-        parts.append(result.note)
-    if not result.still_running and not result.timed_out and result.exit_code != -1:
-        parts.append(f"[The command completed with exit code {result.exit_code}.]")
-    if result.cwd:
-        parts.append(f"[Current working directory: {result.cwd}]")
-    return "\n".join(part for part in parts if part)
+    """The observation text for a command, as OpenHands composes it: prefix, output (right
+    stripped), notes, the exit-code line, then the metadata lines of a completed command."""
+    completed = not result.still_running and result.exit_code != -1
+    suffix = [result.note, exit_line(result.exit_code, result.key) if completed else ""]
+    return join_command_text(
+        result.prefix + result.output.rstrip(),
+        "\n".join(line for line in suffix if line),
+        cwd=result.cwd if completed else "",
+        python=result.python if completed else "",
+        exit_code=result.exit_code if completed else -1,
+    )
 
 
 def describe_action(args: ToolArgs | None, width: int = 120) -> str:

@@ -32,12 +32,13 @@ from controller.run.recordings import PATH_END, load_recording, relocate
 from controller.run.sandbox_for_config import local_sandbox
 from controller.run.setup import UserError, resolve_workdir, sandbox_environment
 from controller.trajectory import RecordedStep, Recording
+from controller.trajectory.command_text import comparable_command_text
 from sandbox import LocalSandbox, SandboxError
 from sandbox.editor import Editor
 from sandbox.isolation import Mode, Network
 from sandbox.output import for_terminal, json_for_terminal
 from state_store.checkpoints import EMPTY_TREE, CheckpointError
-from state_store.events import Finish, SandboxStarted, Think, ToolArgs
+from state_store.events import ExecuteBash, Finish, SandboxStarted, Think, ToolArgs
 from state_store.files import Redactor, holds_redaction
 from state_store.store import EVENTS_FILE, load_config, read_events
 
@@ -255,7 +256,8 @@ class _Session:
             return ReplayStep(
                 index=index, tool=tool, same=True, recorded="", replayed=new, note="not recorded"
             )
-        return ReplayStep(index=index, tool=tool, same=old == new, recorded=old, replayed=new)
+        same = _comparable(old, args) == _comparable(new, args)
+        return ReplayStep(index=index, tool=tool, same=same, recorded=old, replayed=new)
 
     def _report_divergence(self, index: int, total: int, args: ToolArgs, step: ReplayStep) -> None:
         say = self.out.say
@@ -371,6 +373,12 @@ def _secret_fields(args: ToolArgs) -> list[str]:
         for name in args.__struct_fields__
         if isinstance(value := getattr(args, name), str) and holds_redaction(value)
     ]
+
+
+def _comparable(text: str, args: ToolArgs) -> str:
+    """What a step's observation is compared by: a command's notes by what they mean, not
+    their words (OpenHands' and ours changed over time; see comparable_command_text)."""
+    return comparable_command_text(text) if isinstance(args, ExecuteBash) else text
 
 
 def _paren(note: str) -> str:

@@ -21,6 +21,7 @@ from controller.trajectory import (
     save_trajectory,
     split_command_text,
 )
+from controller.trajectory.command_text import comparable_command_text
 from state_store.events import (
     Action,
     AnyEvent,
@@ -78,7 +79,10 @@ def sample_run() -> list[AnyEvent]:
     log.add(UserMessage, content="make hi")
     create = StrReplaceEditor(command="create", path=HI, file_text="echo hi\n")
     log.step(1, create, f"File created successfully at: {HI}", text="Creating it.")
-    done = f"[The command completed with exit code 0.]\n[Current working directory: {WORKDIR}]"
+    done = (
+        f"[The command completed with exit code 0.]\n[Current working directory: {WORKDIR}]\n"
+        "[Command finished with exit code 0]"
+    )
     log.step(2, ExecuteBash(command="chmod +x hi.sh"), done, exit_code=0)
     log.step(3, ExecuteBash(command="./hi.sh", timeout=30), "hi\n" + done, exit_code=0)
     log.step(4, StrReplaceEditor(command="view", path=HI), "file view", error=False)
@@ -163,21 +167,85 @@ def test_a_text_answer_is_an_agent_message_and_a_malformed_call_an_error() -> No
     assert error["tool_call_metadata"]["function_name"] == "run_shell"
 
 
+CONTINUED = "[Below is the output of the previous command.]\n"
+
+
 @pytest.mark.parametrize(
-    "text",
+    ("text", "code"),
     [
-        "hi\n[The command completed with exit code 0.]\n[Current working directory: /w]",
-        "[The command completed with exit code 2.]\n[Current working directory: /w]",
-        "partial\n[The command has no new output after 10 seconds.]\n"
-        "[Current working directory: /w]",
-        "\nleading blank line\n[The command completed with exit code 0.]",
-        "no metadata lines at all",
-        "",
+        (
+            "hi\n[The command completed with exit code 0.]\n[Current working directory: /w]\n"
+            "[Python interpreter: /usr/bin/python]\n[Command finished with exit code 0]",
+            0,
+        ),
+        (
+            "[The command completed with exit code 2.]\n[Current working directory: /w]\n"
+            "[Command finished with exit code 2]",
+            2,
+        ),
+        ("partial\n[The command has no new output after 10 seconds. You may wait...]", -1),
+        (CONTINUED + "2\n[The command timed out after 2.5 seconds. You may wait...]", -1),
+        (CONTINUED + '\n[Your command "ls" is NOT executed. The previous command is ...]', -1),
+        (
+            "[The command completed with exit code 130. CTRL+C was sent.]\n"
+            "[Current working directory: /w]\n[Command finished with exit code 130]",
+            130,
+        ),
+        (
+            "\nleading blank line\n[The command completed with exit code 0.]\n"
+            "[Command finished with exit code 0]",
+            0,
+        ),
+        ("ERROR: No previous running command to retrieve logs from.", -1),
+        ("no metadata lines at all", -1),
+        ("", -1),
     ],
 )
-def test_command_text_is_split_and_joined_back_exactly(text: str) -> None:
-    content, metadata = split_command_text(text, 0)
+def test_command_text_is_split_and_joined_back_exactly(text: str, code: int) -> None:
+    content, metadata = split_command_text(text, code)
     assert command_text(content, CmdOutputExtras(metadata=metadata)) == text
+
+
+def test_command_text_is_split_into_openhands_fields() -> None:
+    """As OpenHands' CmdOutputMetadata holds them (openhands/events/observation/commands.py)."""
+    running = CONTINUED + "2\n[The command timed out after 2.5 seconds. You may wait...]"
+    content, metadata = split_command_text(running, None)
+    assert (content, metadata.prefix, metadata.exit_code) == ("2", CONTINUED, -1)
+    assert metadata.suffix == "\n[The command timed out after 2.5 seconds. You may wait...]"
+    done = (
+        "hi\n[The command completed with exit code 0.]\n[Current working directory: /w]\n"
+        "[Python interpreter: /p/python]\n[Command finished with exit code 0]"
+    )
+    content, metadata = split_command_text(done, 0)
+    assert (content, metadata.suffix) == ("hi", "\n[The command completed with exit code 0.]")
+    assert (metadata.working_dir, metadata.py_interpreter_path) == ("/w", "/p/python")
+
+
+def test_replays_compare_what_notes_mean_not_their_words() -> None:
+    """OpenHands' older template (tests/runtime/trajs/basic_gui_mode.json), its current one
+    and our older notes compare equal; the output and exit code still count."""
+    old_openhands = (
+        "Serving\n[The command has no new output after 30 seconds. You may wait longer to "
+        "see additional output by sending empty command '', send other commands to interact "
+        "with the current process, or send keys to interrupt/kill the command.]"
+    )
+    ours_before = (
+        "Serving\n[The command has no new output after 30 seconds. You may wait longer ... "
+        'with is_input=true, send keys ("C-c", "C-z", "C-d") to interrupt/kill it.]\n'
+        "[Current working directory: /w]"
+    )
+    now = "Serving\n[The command has no new output after 30 seconds. You may wait ...]"
+    assert comparable_command_text(old_openhands) == comparable_command_text(now)
+    assert comparable_command_text(ours_before) == comparable_command_text(now)
+    killed = "x\n[The command was killed after 1 seconds (timeout). The output above ...]"
+    timed_out = "x\n[The command timed out after 1.0 seconds. You may wait ...]"
+    assert comparable_command_text(killed) == comparable_command_text(timed_out)
+    done = "x\n[The command completed with exit code 0.]\n[Current working directory: /w]"
+    assert comparable_command_text(done + "\n[Command finished with exit code 0]") == (
+        comparable_command_text(done)
+    )
+    assert comparable_command_text(done) != comparable_command_text(done.replace("0.]", "1.]"))
+    assert comparable_command_text("y" + done[1:]) != comparable_command_text(done)
 
 
 def test_our_trajectory_reads_back_as_the_recorded_steps(tmp_path: Path) -> None:
@@ -309,7 +377,8 @@ def test_an_openhands_trajectory_is_read_into_typed_steps(tmp_path: Path) -> Non
     date, create, view = (s.observation for s in recording.steps[:3])
     assert date == (
         "Tue Oct 14 10:22:01 UTC 2025\n[The command completed with exit code 0.]\n"
-        "[Current working directory: /workspace]"
+        "[Current working directory: /workspace]\n[Python interpreter: /usr/bin/python]\n"
+        "[Command finished with exit code 0]"
     )
     assert create == "File created successfully at: /workspace/a.txt"
     assert view is None
@@ -330,7 +399,9 @@ def test_the_web_download_shape_and_legacy_exit_codes_are_read(tmp_path: Path) -
         },
     ]
     recording = from_trajectory(openhands_file(tmp_path, events, wrap=True))
-    assert recording.steps[0].observation == "a.txt\n[The command completed with exit code 0.]"
+    assert recording.steps[0].observation == (
+        "a.txt\n[The command completed with exit code 0.]\n[Command finished with exit code 0]"
+    )
 
 
 @pytest.mark.parametrize(

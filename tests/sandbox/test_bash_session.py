@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.agent.tools import format_command_result
 from sandbox import Sandbox
 from sandbox.bash_session import BashSession
 from tests.sandbox.conftest import SOFT_TIMEOUT
@@ -155,20 +156,23 @@ def test_command_after_the_previous_one_finished_runs(sandbox: Sandbox) -> None:
     assert "first" in result.note
 
 
-def test_hard_timeout_interrupts_and_keeps_partial_output(sandbox: Sandbox) -> None:
+def test_hard_timeout_leaves_the_command_running(sandbox: Sandbox) -> None:
     result = sandbox.run("echo partial; sleep 30; echo never", timeout=1)
-    assert result.timed_out
+    assert result.timed_out and result.still_running
     assert result.exit_code == -1
-    assert not result.still_running
-    assert "partial" in result.output
-    assert "never" not in result.output
-    assert "killed after 1 seconds" in result.note
+    assert result.output == "partial\n"
+    assert result.note.startswith("[The command timed out after 1.0 seconds. You may wait")
+    assert sandbox.run("C-c", is_input=True).exit_code == 130
     assert sandbox.run("echo next").output == "next\n"
 
 
-def test_hard_timeout_kills_a_job_that_ignores_ctrl_c(sandbox: Sandbox) -> None:
-    result = sandbox.run("trap '' INT; sleep 30", timeout=0.3)
-    assert result.timed_out
+def test_a_second_ctrl_c_kills_a_job_that_ignores_it(sandbox: Sandbox) -> None:
+    assert sandbox.run("trap '' INT; sleep 30", timeout=0.3).still_running
+    assert sandbox.run("C-c", is_input=True).still_running  # ignored, as OpenHands leaves it
+    killed = sandbox.run("C-c", is_input=True)
+    assert not killed.still_running
+    assert killed.exit_code == 137
+    assert "did not stop on C-c, so it was killed" in killed.note
     assert sandbox.run("trap - INT; echo ok").output == "ok\n"
 
 
@@ -178,7 +182,7 @@ def test_huge_output_is_cut_in_the_middle(sandbox: Sandbox) -> None:
     assert len(result.output) < 31_000
     assert result.output.startswith("1\n2\n3\n")
     assert result.output.endswith("1999999\n2000000\n")
-    assert "cut from the middle of the output" in result.output
+    assert "\n[... Observation truncated due to length ...]\n" in result.output
 
 
 def test_binary_output_does_not_crash(sandbox: Sandbox) -> None:
@@ -201,17 +205,23 @@ def test_exit_ends_the_shell_and_next_command_gets_a_fresh_one(sandbox: Sandbox)
 
 
 def test_input_without_running_command_is_an_error(sandbox: Sandbox) -> None:
-    for text in ("hello", "", "C-c"):
+    # OpenHands openhands/runtime/utils/bash.py: its words for both cases.
+    for text in ("hello", "C-c"):
         result = sandbox.run(text, is_input=True)
-        assert result.exit_code == -1
-        assert "No command is running" in result.note
+        assert (result.exit_code, result.note) == (-1, "")
+        assert result.output == "ERROR: No previous running command to interact with."
+    empty = sandbox.run("", is_input=True)
+    assert empty.output == "ERROR: No previous running command to retrieve logs from."
     assert sandbox.run("echo ok").output == "ok\n"  # the shell was not touched
 
 
 def test_empty_command_when_idle(sandbox: Sandbox) -> None:
+    """OpenHands tests/runtime/test_bash.py::test_empty_command_errors (and the unit test
+    of the same name, which compares the whole content)."""
     result = sandbox.run("   ")
     assert result.exit_code == -1
-    assert "No command given" in result.note
+    assert result.output == "ERROR: No previous running command to retrieve logs from."
+    assert format_command_result(result) == result.output
 
 
 def test_fake_marker_in_output_is_not_taken_for_the_prompt(sandbox: Sandbox) -> None:
@@ -434,7 +444,7 @@ def test_fifty_megabytes_keep_memory_bounded(bash: BashSession) -> None:
     assert result.exit_code == 0
     assert result.output.endswith("a\nEND\n")
     assert len(result.output) < 31_000
-    assert "bytes cut from the middle" in result.output
+    assert "[... Observation truncated due to length ...]" in result.output
 
 
 def test_env_is_passed_and_terminal_is_dumb(tmp_path: Path) -> None:

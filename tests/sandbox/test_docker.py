@@ -328,6 +328,7 @@ def test_timeouts_and_exit_stop_a_non_root_users_processes(make: MakeSandbox) ->
     box = make(user=f"{UID}:{UID}")
     box.start()
     assert box.run("sleep 1000", timeout=1).timed_out
+    assert box.run("C-c", is_input=True).exit_code == 130
     assert box.run("echo after").output == "after\n"
     pid = box.run("sleep 1001 & echo $!").output.split()[-1]
     assert box.run("exit").exit_code == 0

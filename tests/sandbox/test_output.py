@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 from sandbox.output import (
-    cut_marker,
+    TRUNCATION_MARKER,
     decode_output,
     for_terminal,
     json_for_terminal,
@@ -21,14 +21,23 @@ def test_truncation_keeps_head_and_tail_with_marker() -> None:
     out = truncate_middle(text, limit=1_000)
     assert out.startswith("HEAD")
     assert out.endswith("TAIL")
-    assert "[... 99,008 characters cut from the middle of the output ...]" in out
-    assert len(out) == 1_000 + len(cut_marker(99_008))
+    assert "\n[... Observation truncated due to length ...]\n" in out
+    assert len(out) == 1_000 + len(TRUNCATION_MARKER)
 
 
 def test_default_limit_is_30000() -> None:
-    head, marker, tail = truncate_middle("a" * 40_000).partition(cut_marker(10_000))
+    head, marker, tail = truncate_middle("a" * 40_000).partition(TRUNCATION_MARKER)
     assert marker
     assert len(head) + len(tail) == 30_000
+
+
+def test_cmd_output_truncation_as_openhands() -> None:
+    """OpenHands tests/unit/events/test_observation_serialization.py::
+    test_cmd_output_truncation: 60,000 `a` keep 15,000 at each end around its marker."""
+    out = truncate_middle("a" * 60_000)
+    assert "[... Observation truncated due to length ...]" in out
+    assert out.startswith("a" * 15_000) and out.endswith("a" * 15_000)
+    assert out == "a" * 15_000 + "\n[... Observation truncated due to length ...]\n" + "a" * 15_000
 
 
 def test_decode_replaces_invalid_utf8() -> None:
