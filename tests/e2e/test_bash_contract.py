@@ -7,6 +7,8 @@ running, a new command is refused, C-c stops it) and test_empty_command_errors.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import Cli
@@ -53,3 +55,71 @@ def test_the_model_gets_openhands_command_observations(cli: Cli, scripted) -> No
     lines = seen[4].split("\n")
     assert lines[:3] == ["done", "[The command completed with exit code 0.]", workdir]
     assert lines[-1] == "[Command finished with exit code 0]"
+
+
+def _run_pair(ident: int, command: str, content: str, metadata: dict, **args: object) -> list:
+    action = {
+        "id": ident,
+        "source": "agent",
+        "action": "run",
+        "args": {"command": command, "is_input": False, "blocking": False, **args},
+        "tool_call_metadata": {"function_name": "execute_bash", "tool_call_id": f"t{ident}"},
+    }
+    observation = {
+        "id": ident + 1,
+        "source": "agent",
+        "cause": ident,
+        "observation": "run",
+        "content": content,
+        "extras": {"command": command, "metadata": {"pid": 1, **metadata}, "hidden": False},
+    }
+    return [action, observation]
+
+
+def test_an_openhands_trajectory_replays_without_divergence_on_wording(cli: Cli) -> None:
+    """Observations as OpenHands records them (tests/runtime/trajs/basic_gui_mode.json: its
+    older timeout template, its interpreter path) replay against ours without divergence."""
+    older_template = (
+        "You may wait longer to see additional output by sending empty command '', send "
+        "other commands to interact with the current process, or send keys to "
+        "interrupt/kill the command."
+    )
+    done = {"working_dir": "/workspace", "py_interpreter_path": "/openhands/poetry/bin/python"}
+    events = [
+        {"id": 0, "source": "user", "action": "message", "args": {"content": "t"}},
+        *_run_pair(
+            1,
+            "echo hi",
+            "hi",
+            {**done, "exit_code": 0, "suffix": "\n[The command completed with exit code 0.]"},
+        ),
+        *_run_pair(
+            3,
+            "read x",
+            "",
+            {
+                "exit_code": -1,
+                "suffix": f"\n[The command has no new output after 30 seconds. {older_template}]",
+            },
+        ),
+        *_run_pair(
+            5,
+            "C-c",
+            "",
+            {
+                **done,
+                "exit_code": 130,
+                "suffix": "\n[The command completed with exit code 130. CTRL+C was sent.]",
+            },
+            is_input=True,
+        ),
+        {"id": 7, "source": "agent", "action": "finish", "args": {"outputs": {}}},
+    ]
+    path = cli.workspace / "openhands.json"
+    path.write_text(json.dumps(events))
+    replay_dir = cli.workspace.parent / "fresh"
+    replay_dir.mkdir()
+    env = {"SANDBOX_SOFT_TIMEOUT": "1"}
+    result = cli.run("replay", str(path), "-d", str(replay_dir), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "replay matched: 4/4" in result.stderr
