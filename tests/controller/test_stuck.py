@@ -107,6 +107,19 @@ def test_a_different_working_directory_line_does_not_make_outputs_differ() -> No
     assert pattern(events) == "repeated_action"
 
 
+def test_openhands_metadata_lines_do_not_make_outputs_differ() -> None:
+    # A completed command ends with OpenHands' cwd, interpreter and exit-code lines.
+    def done(cwd: str, python: str) -> str:
+        return (
+            f"x\n[The command completed with exit code 0.]{CWD.format(cwd)}\n"
+            f"[Python interpreter: {python}]\n[Command finished with exit code 0]"
+        )
+
+    runs = [("/a", "/v1/python"), ("/b", "/v2/python"), ("/a", "/v1/python"), ("/c", "/p")]
+    events = [e for d, py in runs for e in bash("ls", done(d, py))]
+    assert pattern(events) == "repeated_action"
+
+
 def test_editor_views_repeated() -> None:
     events = repeat(lambda: step(StrReplaceEditor(command="view", path="/w/f"), "1\tx"), 4)
     verdict = detect_stuck(events)
