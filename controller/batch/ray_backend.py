@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controller.agent.outcome import EndReason, ExitCode
+from controller.batch.archives import extract
 from controller.batch.progress import BatchProgress
 from controller.batch.results import TaskResult
 from controller.batch.runner import LOGS_DIR, PATCHES_DIR, RUNS_DIR, BatchSettings, run_task
@@ -406,7 +407,7 @@ def _unpack_here(out: Path, task_id: str, state: bytes) -> None:
     incoming = Path(tempfile.mkdtemp(prefix=f".ray-{task_id}-", dir=out))
     try:
         with tarfile.open(fileobj=io.BytesIO(state)) as archive:
-            archive.extractall(incoming / "new", filter="tar")
+            extract(archive, incoming / "new")
         for name in _task_paths(task_id):
             target, new = out / name, incoming / "new" / name
             if target.exists() or target.is_symlink():
@@ -495,7 +496,7 @@ def _unpack_there(out: Path, task_id: str, state: bytes) -> None:
     for name in _task_paths(task_id):
         _remove(out / name)
     with tarfile.open(fileobj=io.BytesIO(state)) as archive:
-        archive.extractall(out, filter="tar")
+        extract(archive, out)
 
 
 def _pack_and_remove(out: Path, task_id: str) -> bytes:

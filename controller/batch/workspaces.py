@@ -5,13 +5,13 @@ so a batch killed meanwhile leaves no half-made workspace a run could start from
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
 
+from controller.batch.archives import extract
 from controller.batch.tasks import BatchTask
 
 WORKSPACES_DIR = "workspaces"
@@ -90,7 +90,7 @@ def _copy_from_image(image: str, directory: str, into: Path) -> None:
         into.mkdir()
         try:
             with tarfile.open(fileobj=archive_file) as archive:
-                archive.extractall(into, members=_inside(archive, directory), filter=_owned)
+                extract(archive, into, _inside(archive, directory))
         except tarfile.TarError as e:
             raise OSError(f"image {image}: {directory}: {e}") from None
 
@@ -110,13 +110,6 @@ def _inside(archive: tarfile.TarFile, directory: str) -> list[tarfile.TarInfo]:
             member.linkname = str(Path(*link.parts[1:]))  # a hard link names a member
         members.append(member)
     return members
-
-
-def _owned(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo:
-    """tarfile's "tar" filter, the owner made the user running the batch (by id: the
-    image's user names mean nothing on this machine)."""
-    member = tarfile.tar_filter(member, path)
-    return member.replace(uid=os.getuid(), gid=os.getgid(), uname="", gname="", deep=False)
 
 
 def _why(error: Exception) -> str:
