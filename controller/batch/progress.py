@@ -16,6 +16,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from controller.agent.tools import first_line
 from controller.batch.results import BatchSummary, TaskResult
 from sandbox.output import for_terminal
 from state_store.events import Event, ModelResponse, Transition
@@ -161,9 +162,10 @@ def _describe(result: TaskResult) -> str:
     score = ""
     if result.eval is not None:
         score = f", eval {'passed' if result.eval.exit_code == 0 else 'failed'}"
+    why = f": {first_line(result.message)}" if result.failed and result.message else ""
     return (
         f"{result.id}: {result.reason} ({result.steps} steps, {result.tokens:,} tokens, "
-        f"${result.cost:.4f}, {result.duration_s:.1f}s{score})"
+        f"${result.cost:.4f}, {result.duration_s:.1f}s{score}){why}"
     )
 
 
