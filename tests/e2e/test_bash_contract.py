@@ -8,6 +8,7 @@ running, a new command is refused, C-c stops it) and test_empty_command_errors.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -57,7 +58,9 @@ def test_the_model_gets_openhands_command_observations(cli: Cli, scripted) -> No
     assert lines[-1] == "[Command finished with exit code 0]"
 
 
-def _run_pair(ident: int, command: str, content: str, metadata: dict, **args: object) -> list:
+def _run_pair(
+    ident: int, command: str, content: str, metadata: dict[str, Any], **args: Any
+) -> list[dict[str, Any]]:
     action = {
         "id": ident,
         "source": "agent",

@@ -13,10 +13,11 @@ import os
 import stat
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from controller.agent.tools import format_command_result
-from sandbox import Sandbox
+from sandbox import CommandResult, Sandbox
 from sandbox.bash_session import BashSession
 from tests.sandbox.conftest import SOFT_TIMEOUT
 
@@ -260,7 +261,7 @@ def _require(sandbox: Sandbox, program: str) -> None:
         pytest.skip(f"no {program} in this sandbox")
 
 
-def _until_quiet(sandbox: Sandbox, command: str, *, is_input: bool = False):
+def _until_quiet(sandbox: Sandbox, command: str, *, is_input: bool = False) -> CommandResult:
     """Run command and return once it waits (its prompt may be split over several calls)."""
     result = sandbox.run(command, is_input=is_input)
     while result.still_running and not result.output.strip():
@@ -268,7 +269,7 @@ def _until_quiet(sandbox: Sandbox, command: str, *, is_input: bool = False):
     return result
 
 
-def _until_done(sandbox: Sandbox, text: str = ""):
+def _until_done(sandbox: Sandbox, text: str = "") -> CommandResult:
     """Send text (or nothing) and keep fetching until the command completes."""
     result = sandbox.run(text, is_input=True)
     output = result.output
@@ -278,8 +279,4 @@ def _until_done(sandbox: Sandbox, text: str = ""):
         result = sandbox.run("", is_input=True)
         output += result.output
     assert not result.still_running, "the command did not finish"
-    return type(result)(**{**_fields(result), "output": output})
-
-
-def _fields(result) -> dict:
-    return {name: getattr(result, name) for name in result.__struct_fields__}
+    return msgspec.structs.replace(result, output=output)
