@@ -111,7 +111,7 @@ def test_read_only_mount_refuses_writes(make: MakeSandbox, tmp_path) -> None:
     assert "Read-only file system" in result.output
     edit = Editor(box).execute("create", "/data/new.txt", file_text="x")
     assert edit.error
-    assert edit.output == "`create` failed on /data/new.txt: Read-only file system."
+    assert edit.output == "ERROR:\n`create` failed on /data/new.txt: Read-only file system."
     assert sorted(p.name for p in data.iterdir()) == ["in.csv"]
 
 
