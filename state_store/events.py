@@ -5,7 +5,7 @@ These structs are the on-disk format, the `--json` output and what tests assert 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -157,8 +157,16 @@ class Finish(msgspec.Struct, tag="finish", tag_field="tool", frozen=True, kw_onl
     message: str = ""
 
 
+class McpCall(msgspec.Struct, tag="mcp", tag_field="tool", frozen=True, kw_only=True):
+    """A call of a tool an MCP server offers: its name as the model saw it, and the JSON
+    arguments as sent (the server checks them)."""
+
+    name: str
+    arguments: dict[str, Any] = {}
+
+
 # The arguments of each tool the model may call, validated from its JSON.
-ToolArgs = ExecuteBash | StrReplaceEditor | Think | Finish
+ToolArgs = ExecuteBash | StrReplaceEditor | Think | Finish | McpCall
 TOOL_ARG_TYPES: dict[str, type[ToolArgs]] = {
     t.__struct_config__.tag: t for t in (ExecuteBash, StrReplaceEditor, Think, Finish)
 }
@@ -184,6 +192,26 @@ class Observation(Event, tag="observation"):
     # The call could not be carried out (unknown tool, bad arguments): counts towards the
     # malformed-answers cap.
     malformed: bool = False
+
+
+class McpTool(msgspec.Struct, frozen=True, kw_only=True):
+    """One MCP tool offered to the model: its name there, its server, the server's own
+    name for it, and its description and JSON schema as given to the model."""
+
+    name: str
+    server: str
+    remote_name: str
+    description: str = ""
+    parameters: dict[str, Any] = {}
+
+
+class McpToolsListed(Event, tag="mcp_tools"):
+    """The configured MCP servers were started or connected, and these tools offered to
+    the model beside ours (recorded at each start, so replay knows what was offered)."""
+
+    servers: list[str]
+    tools: list[McpTool]
+    skipped: list[str] = []  # names already taken (first wins, as in OpenHands)
 
 
 class Condensation(Event, tag="condensation"):
@@ -278,6 +306,7 @@ AnyEvent = (
     | ModelSwitched
     | Action
     | Observation
+    | McpToolsListed
     | Condensation
     | Checkpoint
     | RunForked

@@ -44,7 +44,7 @@ def run(ctx: RunContext) -> Next:
         if call.id not in snapshot.started_calls:
             ctx.record(Action, step=snapshot.counters.steps, tool_call_id=call.id, args=args)
         try:
-            outcome = run_tool(ctx.sandbox, ctx.editor, args)
+            outcome = run_tool(ctx.sandbox, ctx.editor, args, ctx.mcp)
         except SandboxError as e:
             return Next(Trigger.FAIL, f"the sandbox failed: {e}", EndReason.SANDBOX)
         ctx.observe(call, outcome)

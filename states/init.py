@@ -16,6 +16,8 @@ from controller.agent.checkpoints import changes_files, save_checkpoint, settle_
 from controller.agent.context import Next, RunContext
 from controller.agent.leftovers import stop_leftovers
 from controller.agent.lifecycle import State, Trigger
+from controller.agent.mcp_tools import McpStartError
+from controller.agent.mcp_tools import start_for_run as start_mcp_servers
 from controller.agent.outcome import EndReason
 from controller.agent.timeline import own_events
 from controller.agent.tools import (
@@ -43,12 +45,15 @@ NOT_RUN_NEW_INSTRUCTION = "Not run: the run was resumed with a new instruction (
 def run(ctx: RunContext) -> Next:
     try:
         _start_sandbox(ctx)
+        start_mcp_servers(ctx)
         _answer_interrupted(ctx)
         settle_checkpoints(ctx)
         _give_instruction(ctx)
         replayed = _replay(ctx)
     except SandboxError as e:
         return Next(Trigger.FAIL, f"the sandbox failed: {e}", EndReason.SANDBOX)
+    except McpStartError as e:
+        return Next(Trigger.FAIL, str(e), EndReason.SANDBOX)
     return _reenter(ctx, replayed)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from controller.agent.history import Message, to_message
+from controller.agent.mcp_tools import McpServers
 from controller.agent.reporting import Reporter
 from controller.agent.run_state import apply
 from controller.agent.tools import Outcome, clip_observation
@@ -74,6 +75,8 @@ class RunContext:
     runtime_before: float = 0.0
     # Set by a batch to stop the run (see controller/run/controls.py).
     stop: threading.Event | None = None
+    # The run's MCP servers, started by init when `[mcp]` names some (closed by drive).
+    mcp: McpServers | None = None
 
     @property
     def allowed_tools(self) -> set[str]:

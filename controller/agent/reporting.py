@@ -15,6 +15,7 @@ from state_store.events import (
     ChangeSummary,
     Condensation,
     Event,
+    McpToolsListed,
     ModelResponse,
     ModelRetry,
     ModelSwitched,
@@ -94,6 +95,8 @@ def describe(event: Event) -> str | None:
     if isinstance(event, Condensation):
         kind = "summarised" if event.summary is not None else "dropped"
         return f"  history condensed ({kind} events up to #{event.forgotten_until}): {event.reason}"
+    if isinstance(event, McpToolsListed):
+        return f"  MCP tools: {', '.join(t.name for t in event.tools) or '(none)'}"
     if isinstance(event, Transition) and event.dest in ("finished", "errored"):
         return f"{event.source} -> {event.dest}: {event.reason}"
     if isinstance(event, RunEnded):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -14,11 +14,15 @@ from state_store.events import (
     TOOL_ARG_TYPES,
     ExecuteBash,
     Finish,
+    McpCall,
     StrReplaceEditor,
     Think,
     ToolArgs,
     ToolCall,
 )
+
+if TYPE_CHECKING:
+    from controller.agent.mcp_tools import McpServers
 
 # Tools that change nothing: one left without its result by a crash is simply run again.
 PURE_TOOLS = frozenset({"think", "finish"})
@@ -200,6 +204,8 @@ def parse_tool_call(call: ToolCall, allowed: set[str]) -> ToolArgs:
             f"Failed to parse tool call arguments: {call.arguments} (a JSON object is expected)"
         )
     arg_type = TOOL_ARG_TYPES.get(call.name)
+    if call.name in allowed and arg_type is None:  # offered and not ours: an MCP tool
+        return McpCall(name=call.name, arguments=raw)
     if call.name not in allowed or arg_type is None:
         raise MalformedToolCall(
             f"Tool {call.name} is not registered. (arguments: {raw!r}). Please check the tool "
@@ -250,9 +256,16 @@ class Outcome(msgspec.Struct, frozen=True):
     exit_code: int | None = None
 
 
-def run_tool(sandbox: Sandbox, editor: Editor, args: ToolArgs) -> Outcome:
+def run_tool(
+    sandbox: Sandbox, editor: Editor, args: ToolArgs, mcp: McpServers | None = None
+) -> Outcome:
     """Carry out one validated tool call (live runs, init's replay and `runhands replay`
     share it); SandboxError means the sandbox itself broke."""
+    if isinstance(args, McpCall):
+        if mcp is None:
+            return Outcome(f"MCP tool {args.name} is not available{ERROR_SUFFIX}", error=True)
+        result = mcp.call(args.name, args.arguments)
+        return Outcome(result.content, error=result.error)
     if isinstance(args, ExecuteBash):
         result = sandbox.run(args.command, is_input=args.is_input, timeout=args.timeout)
         return Outcome(format_command_result(result), exit_code=result.exit_code)
@@ -304,6 +317,9 @@ def describe_action(args: ToolArgs | None, width: int = 120) -> str:
         return f"think: {first_line(args.thought, width)}"
     if isinstance(args, Finish):
         return "finish"
+    if isinstance(args, McpCall):
+        shown = msgspec.json.encode(args.arguments).decode()
+        return f"mcp {args.name} {first_line(shown, max(width - len(args.name) - 5, 20))}"
     return "?"
 
 

@@ -186,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replay into a new run, then hand it to the model (OpenHands' replay)",
     )
+    replay.add_argument(
+        "--live-mcp",
+        action="store_true",
+        help="call the MCP servers again (default: their recorded results are reused)",
+    )
     replay.add_argument("-n", "--name", metavar="NAME", help="with --continue: the new run id")
     replay.add_argument(
         "-t", "--task", metavar="TEXT", help="with --continue: the task (default: the recorded one)"
@@ -542,7 +547,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     def go() -> int:
         interrupts.install()
-        return replay(args.source, _load(args), as_json=args.json)
+        return replay(args.source, _load(args), as_json=args.json, live_mcp=args.live_mcp)
 
     return _guarded(go)
 

@@ -13,6 +13,7 @@ from controller.config.schema import (
     ConfigOption,
     LLMConfig,
     LoadedConfig,
+    MCPConfig,
 )
 from controller.config.secret_names import is_secret_name
 from controller.config.settings import ENV_NAMES, FIELDS, defaults, describe
@@ -34,6 +35,11 @@ def describe_config(loaded: LoadedConfig) -> list[tuple[str, str, str]]:
                 rows.append(
                     (dotted, _display_value(key, getattr(llm, key)), loaded.sources[dotted])
                 )
+    public = _public_mcp(loaded.config.mcp)  # API keys left out
+    for key in ("sse_servers", "shttp_servers", "stdio_servers"):
+        if f"mcp.{key}" in loaded.sources:
+            shown = json.dumps(msgspec.to_builtins(getattr(public, key)))
+            rows.append((f"mcp.{key}", shown, loaded.sources[f"mcp.{key}"]))
     return rows
 
 
@@ -57,10 +63,26 @@ def public_config(config: AppConfig) -> AppConfig:
         config,
         llm=_public_llm(config.llm),
         llm_configs={name: _public_llm(llm) for name, llm in config.llm_configs.items()},
+        mcp=_public_mcp(config.mcp),
         sandbox=msgspec.structs.replace(
             config.sandbox,
             runtime_startup_env_vars={k: v for k, v in env_vars.items() if not is_secret_name(k)},
         ),
+    )
+
+
+def _public_mcp(mcp: MCPConfig) -> MCPConfig:
+    """MCP servers without their API keys and secret-named environment values."""
+    return msgspec.structs.replace(
+        mcp,
+        sse_servers=[msgspec.structs.replace(s, api_key=None) for s in mcp.sse_servers],
+        shttp_servers=[msgspec.structs.replace(s, api_key=None) for s in mcp.shttp_servers],
+        stdio_servers=[
+            msgspec.structs.replace(
+                s, env={k: v for k, v in s.env.items() if not is_secret_name(k)}
+            )
+            for s in mcp.stdio_servers
+        ],
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 import platformdirs
 
+from controller.config import mcp
 from controller.config.openhands_keys import OPENHANDS_ONLY_KEYS, OPENHANDS_ONLY_SECTIONS
 from controller.config.schema import SECTIONS, ConfigError
 from controller.config.settings import FIELDS, Setting, convert, shown
@@ -85,7 +86,7 @@ def _read_toml(path: str, display: str) -> dict[str, Any]:
 
 def _parse_file(path: str, display: str) -> _FileLayer:
     layer = _FileLayer({}, {}, [])
-    known = list(SECTIONS) + sorted(OPENHANDS_ONLY_SECTIONS)
+    known = [*SECTIONS, "mcp", *sorted(OPENHANDS_ONLY_SECTIONS)]
     for section, body in _read_toml(path, display).items():
         if not isinstance(body, dict):
             raise ConfigError(
@@ -94,6 +95,8 @@ def _parse_file(path: str, display: str) -> _FileLayer:
             )
         if section in SECTIONS:
             _parse_section(section, body, layer, path, display)
+        elif section == "mcp":
+            layer.values.update(mcp.file_settings(body, path, display))
         elif section in OPENHANDS_ONLY_SECTIONS:
             if body:  # an empty, all-commented section changes nothing: no need to warn
                 layer.ignored.append(f"[{section}]")

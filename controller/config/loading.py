@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import msgspec
 from dotenv import dotenv_values
 
+from controller.config import mcp
 from controller.config.files import NamedLLMs, config_files, load_files
 from controller.config.openhands_keys import openhands_env_names
 from controller.config.schema import (
@@ -22,6 +23,7 @@ from controller.config.schema import (
     CoreConfig,
     LLMConfig,
     LoadedConfig,
+    MCPConfig,
     SandboxConfig,
 )
 from controller.config.settings import ENV_NAMES, FIELDS, Setting, convert, defaults
@@ -72,6 +74,7 @@ def load_config(
             layer = _without_llm_env(layer, label, llm_config_name, warnings)
         values.update(_log_level_layer(layer, label, warnings))  # below LOG_ALL_EVENTS
         values.update(_env_layer(layer, label))
+        values.update(mcp.env_settings(layer, label))
         warnings.extend(_ignored_openhands_env(layer, label))
     values.update(_flag_layer(flags or {}))
     sources = {k: s.source for k, s in values.items()} | named_sources
@@ -108,6 +111,8 @@ def overlay_config(saved: AppConfig, loaded: LoadedConfig) -> AppConfig:
     for key in LLM_SECRET_FIELDS:
         merged["llm"][key] = current["llm"][key]
     merged["llm_configs"] = current["llm_configs"]
+    if loaded.config.mcp.any():  # MCP servers configured now win (their keys are not saved)
+        merged["mcp"] = current["mcp"]
     return msgspec.convert(merged, AppConfig)
 
 
@@ -286,5 +291,6 @@ def _app_config(values: dict[str, Setting], named_llms: dict[str, LLMConfig]) ->
         agent=AgentConfig(**_section(values, "agent")),
         sandbox=SandboxConfig(**_section(values, "sandbox")),
         condenser=CondenserConfig(**_section(values, "condenser")),
+        mcp=MCPConfig(**_section(values, "mcp")),
         llm_configs=named_llms,
     )

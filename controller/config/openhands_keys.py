@@ -12,7 +12,7 @@ def _names(text: str) -> frozenset[str]:
 
 
 OPENHANDS_ONLY_SECTIONS = frozenset(
-    {"security", "extended", "mcp", "kubernetes", "model_routing", "offload", "cli"}
+    {"security", "extended", "kubernetes", "model_routing", "offload", "cli"}
 )
 OPENHANDS_ONLY_KEYS: dict[str, frozenset[str]] = {
     "core": _names(
@@ -87,7 +87,7 @@ ZERO_MEANS_UNSET = frozenset(
 _OTHER_OPENHANDS_ENV = _names(
     """
     LLMS AGENTS EXTENDED_ROOT SECURITY_CONFIRMATION_MODE SECURITY_SECURITY_ANALYZER
-    MCP_SSE_SERVERS MCP_STDIO_SERVERS MCP_SHTTP_SERVERS CLI_VI_MODE
+    CLI_VI_MODE
     MODEL_ROUTING_ROUTER_NAME MODEL_ROUTING_LLMS_FOR_ROUTING
     KUBERNETES_NAMESPACE KUBERNETES_INGRESS_DOMAIN KUBERNETES_PVC_STORAGE_SIZE
     KUBERNETES_PVC_STORAGE_CLASS KUBERNETES_RESOURCE_CPU_REQUEST

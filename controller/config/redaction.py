@@ -70,6 +70,9 @@ def secrets_of(
     credentials in the model URLs, then those found around runhands (see `_found`)."""
     llms = [config.llm, *config.llm_configs.values()]
     keys = [value for llm in llms for key in LLM_SECRET_FIELDS if (value := getattr(llm, key))]
+    mcp = config.mcp
+    keys += [s.api_key for s in [*mcp.sse_servers, *mcp.shttp_servers] if s.api_key]
+    keys += [v for s in mcp.stdio_servers for k, v in s.env.items() if is_secret_name(k) and v]
     env = os.environ if environ is None else environ
     found = [*_url_secrets(llms), *_found(config, env, cwd or os.getcwd())]
     return keys + [value for value in found if _looks_like_credential(value)]

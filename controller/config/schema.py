@@ -149,6 +149,42 @@ class CondenserConfig(msgspec.Struct, kw_only=True):
     max_size: Annotated[int, msgspec.Meta(ge=4)] | None = None
 
 
+class StdioServer(msgspec.Struct, kw_only=True, frozen=True):
+    """`[mcp] stdio_servers` item: a server runhands starts as a child process."""
+
+    name: str
+    command: str
+    args: list[str] = []
+    env: dict[str, str] = {}
+
+
+class SseServer(msgspec.Struct, kw_only=True, frozen=True):
+    """`[mcp] sse_servers` item (legacy SSE transport)."""
+
+    url: str
+    api_key: str | None = None  # secret
+
+
+class ShttpServer(msgspec.Struct, kw_only=True, frozen=True):
+    """`[mcp] shttp_servers` item (streamable HTTP); timeout in seconds."""
+
+    url: str
+    api_key: str | None = None  # secret
+    timeout: int = 60
+
+
+class MCPConfig(msgspec.Struct, kw_only=True):
+    """`[mcp]`: OpenHands' MCP servers, whose tools are offered beside ours
+    (parsed and checked by `config/mcp.py`)."""
+
+    sse_servers: list[SseServer] = []
+    shttp_servers: list[ShttpServer] = []
+    stdio_servers: list[StdioServer] = []
+
+    def any(self) -> bool:
+        return bool(self.sse_servers or self.shttp_servers or self.stdio_servers)
+
+
 class AppConfig(msgspec.Struct, kw_only=True):
     """The whole effective configuration."""
 
@@ -157,6 +193,7 @@ class AppConfig(msgspec.Struct, kw_only=True):
     agent: AgentConfig = msgspec.field(default_factory=AgentConfig)
     sandbox: SandboxConfig = msgspec.field(default_factory=SandboxConfig)
     condenser: CondenserConfig = msgspec.field(default_factory=CondenserConfig)
+    mcp: MCPConfig = msgspec.field(default_factory=MCPConfig)
     # Named `[llm.NAME]` sections, each already merged over `[llm]` from the config files.
     llm_configs: dict[str, LLMConfig] = {}
 

@@ -89,6 +89,8 @@ def drive(
         reporter.info(f"runhands: error: {e}")
         stopped = EndReason.STORAGE
     with interrupts.closing():
+        if ctx.mcp is not None:  # stdio servers are our children: none outlives the run
+            ctx.mcp.close()
         sandbox.close()
         code = end_run(
             ctx.record,

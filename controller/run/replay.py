@@ -25,9 +25,11 @@ from typing import get_args
 import msgspec
 
 from controller.agent.checkpoints import CHECKPOINTS_DIR, checkpoint_store
+from controller.agent.mcp_tools import McpServers, McpStartError
 from controller.agent.outcome import ExitCode
 from controller.agent.tools import clip_observation, describe_action, run_tool
 from controller.config import AppConfig, LoadedConfig, secrets_of
+from controller.config.schema import MCPConfig
 from controller.run.recordings import PATH_END, load_recording, relocate
 from controller.run.sandbox_for_config import local_sandbox
 from controller.run.setup import UserError, resolve_workdir, sandbox_environment
@@ -38,7 +40,7 @@ from sandbox.editor import Editor
 from sandbox.isolation import Mode, Network
 from sandbox.output import for_terminal, json_for_terminal
 from state_store.checkpoints import EMPTY_TREE, CheckpointError
-from state_store.events import ExecuteBash, Finish, SandboxStarted, Think, ToolArgs
+from state_store.events import ExecuteBash, Finish, McpCall, SandboxStarted, Think, ToolArgs
 from state_store.files import Redactor, holds_redaction
 from state_store.store import EVENTS_FILE, load_config, read_events
 
@@ -127,8 +129,10 @@ def mask_volatile(text: str, workdirs: list[str]) -> str:
     return text
 
 
-def replay(source: str, loaded: LoadedConfig, *, as_json: bool) -> int:
-    """`runhands replay`: 0 when every observation matched, 1 at the first divergence."""
+def replay(source: str, loaded: LoadedConfig, *, as_json: bool, live_mcp: bool = False) -> int:
+    """`runhands replay`: 0 when every observation matched, 1 at the first divergence.
+    MCP calls reuse their recorded results unless `live_mcp` (then the servers of the
+    config, or else of the recorded run, are started and called)."""
     config = loaded.config
     out = _Output(secrets_of(config), as_json=as_json)
     recording = load_recording(source, Path(config.core.file_store_path).expanduser())
@@ -145,11 +149,14 @@ def replay(source: str, loaded: LoadedConfig, *, as_json: bool) -> int:
     for note in recording.notes:
         out.say(f"runhands: note: {note}")
     session = _Session(config, _sandbox_for(loaded, recording, workdir, out), recorded_dir, out)
+    if live_mcp:
+        session.mcp_config = _mcp_config(config, recording)
     try:
         session.files = _files_of(recording, workdir, was_empty, out)
         diverged = session.run(recording.steps)
-    except SandboxError as e:
-        out.say(f"runhands: error: the sandbox failed: {e}")
+    except (SandboxError, McpStartError) as e:
+        failed = "" if isinstance(e, McpStartError) else "the sandbox failed: "
+        out.say(f"runhands: error: {failed}{e}")
         return ExitCode.SANDBOX
     except KeyboardInterrupt:
         out.say("runhands: replay interrupted")
@@ -208,6 +215,9 @@ class _Session:
         self.sandbox = sandbox
         self.editor = Editor(self.sandbox)
         self.files: RecordedFiles | None = None
+        # --live-mcp: the servers to call (started at the first MCP step); None: reuse.
+        self.mcp_config: MCPConfig | None = None
+        self.mcp: McpServers | None = None
 
     def run(self, steps: list[RecordedStep]) -> bool:
         """Replay steps in order; True when one diverged (the replay stops there)."""
@@ -237,7 +247,21 @@ class _Session:
             return ReplayStep(
                 index=index, tool=tool, same=True, recorded="", replayed="", note=note, skipped=True
             )
-        output = run_tool(self.sandbox, self.editor, args).content
+        if isinstance(args, McpCall) and self.mcp_config is None:
+            recorded = self.out.redactor.text(step.observation or "")
+            return ReplayStep(
+                index=index,
+                tool=args.name,
+                same=True,
+                recorded=recorded,
+                replayed=recorded,
+                note="MCP: recorded result reused",
+            )
+        if isinstance(args, McpCall) and self.mcp is None and self.mcp_config is not None:
+            self.mcp = McpServers(self.mcp_config)
+            self.mcp.start(set())
+            self.out.say(f"runhands: MCP servers started: {len(self.mcp.tools)} tools")
+        output = run_tool(self.sandbox, self.editor, args, self.mcp).content
         replayed = self.out.redactor.text(clip_observation(output, self.limit))
         result = self._compare(index, step, args, replayed)
         if result.same and step.tree and self.files is not None:
@@ -281,6 +305,8 @@ class _Session:
             say(text.rstrip("\n"))
 
     def close(self) -> None:
+        if self.mcp is not None:
+            self.mcp.close()
         self.sandbox.close()
         if self.files is not None:
             self.files.close()
@@ -302,6 +328,13 @@ def _sandbox_for(
     shown = network or config.sandbox.network
     out.say(f"runhands: sandbox isolation {sandbox.isolation}, network {shown}")
     return sandbox
+
+
+def _mcp_config(config: AppConfig, recording: Recording) -> MCPConfig:
+    """--live-mcp: the MCP servers configured now, else those the recorded run had."""
+    if config.mcp.any() or not recording.run_dir:
+        return config.mcp
+    return load_config(Path(recording.run_dir), AppConfig).mcp
 
 
 def _recorded_isolation(recording: Recording) -> tuple[Mode | None, Network | None]:

@@ -27,6 +27,8 @@ from controller.trajectory.shapes import (
     FileReadArgs,
     FileReadExtras,
     FinishArgs,
+    McpArgs,
+    McpExtras,
     MessageArgs,
     NoExtras,
     ObservationEvent,
@@ -43,6 +45,7 @@ from state_store.events import (
     ExecuteBash,
     Finish,
     LogHeader,
+    McpCall,
     ModelResponse,
     Observation,
     RunStarted,
@@ -222,6 +225,9 @@ def _action_body(args: ToolArgs, thought: str) -> tuple[str, str, ActionArgs]:
         return "edit", f"Running {args.command} on {args.path}", edit
     if isinstance(args, Think):
         return "think", f"I am thinking...: {args.thought}", ThinkArgs(thought=args.thought)
+    if isinstance(args, McpCall):
+        mcp = McpArgs(name=args.name, arguments=args.arguments, thought=thought)
+        return "call_tool_mcp", f"**MCPAction**\nNAME: {args.name}", mcp
     finish = FinishArgs(final_thought=args.message, thought=thought)
     return "finish", args.message or "All done!", finish
 
@@ -244,4 +250,7 @@ def _observation_body(
     if isinstance(args, StrReplaceEditor):
         edit = FileEditExtras(path=args.path, prev_exist=args.command != "create")
         return "edit", f"I edited the file {args.path}.", event.content, edit
+    if isinstance(args, McpCall):
+        extras = McpExtras(name=args.name, arguments=args.arguments)
+        return "mcp", event.content, event.content, extras
     return "think", event.content, event.content, NoExtras()

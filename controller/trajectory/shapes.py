@@ -116,7 +116,17 @@ class FinishArgs(msgspec.Struct):
     thought: str = ""
 
 
-ActionArgs = MessageArgs | CmdRunArgs | FileEditArgs | FileReadArgs | ThinkArgs | FinishArgs
+class McpArgs(msgspec.Struct):
+    """OpenHands' MCPAction (`call_tool_mcp`)."""
+
+    name: str = ""
+    arguments: dict[str, object] = {}
+    thought: str = ""
+
+
+ActionArgs = (
+    MessageArgs | CmdRunArgs | FileEditArgs | FileReadArgs | ThinkArgs | FinishArgs | McpArgs
+)
 
 
 class CmdMetadata(msgspec.Struct):
@@ -159,7 +169,16 @@ class NoExtras(msgspec.Struct):
     pass
 
 
-ObservationExtras = CmdOutputExtras | FileEditExtras | FileReadExtras | ErrorExtras | NoExtras
+class McpExtras(msgspec.Struct):
+    """OpenHands' MCPObservation (`mcp`)."""
+
+    name: str = ""
+    arguments: dict[str, object] = {}
+
+
+ObservationExtras = (
+    CmdOutputExtras | FileEditExtras | FileReadExtras | ErrorExtras | NoExtras | McpExtras
+)
 
 
 class ActionEvent(msgspec.Struct, kw_only=True, omit_defaults=True):

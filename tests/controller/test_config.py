@@ -419,7 +419,7 @@ def test_unknown_and_empty_environment_variables_are_ignored(lay: Layout) -> Non
         "PATH": "/usr/bin",
         "LLM_FOO": "x",
         "AGENT_ENABLE_BROWSING": "true",  # OpenHands knows it, we do not: named
-        "MCP_SSE_SERVERS": "[]",
+        "CLI_VI_MODE": "true",
         "MAX_ITERATIONS": "",
         "KUBERNETES_NAMESPACE": "",  # empty: unset, as in OpenHands
     }
@@ -427,7 +427,7 @@ def test_unknown_and_empty_environment_variables_are_ignored(lay: Layout) -> Non
     assert loaded.config == AppConfig()
     assert loaded.warnings == [
         "environment: ignoring OpenHands variables runhands does not use: "
-        "AGENT_ENABLE_BROWSING, MCP_SSE_SERVERS"
+        "AGENT_ENABLE_BROWSING, CLI_VI_MODE"
     ]
 
 
@@ -524,8 +524,9 @@ def test_openhands_config_loads_with_one_ignored_keys_warning(lay: Layout) -> No
         "agent.enable_history_truncation, agent.enable_condensation_request, "
         "agent.RepoExplorerAgent, agent.CustomAgent, "
         "sandbox.enable_auto_lint, sandbox.initialize_plugins, "
-        "[security], condenser.llm_config, [kubernetes], [mcp], [model_routing]"
+        "[security], condenser.llm_config, [kubernetes], [model_routing]"
     ]
+    assert [s.url for s in cfg.mcp.sse_servers] == ["http://localhost:8080/mcp/sse"]
 
 
 def test_empty_openhands_sections_do_not_warn(lay: Layout) -> None:
@@ -535,11 +536,13 @@ def test_empty_openhands_sections_do_not_warn(lay: Layout) -> None:
 
 def test_each_file_gets_its_own_warning_line(lay: Layout) -> None:
     lay.write(lay.user_file, "[core]\ndebug = true\n")
-    lay.write(lay.project_file, '[mcp]\nsse_servers = ["http://x"]\n')
+    lay.write(lay.project_file, "[security]\nconfirmation_mode = true\n")
     warnings = lay.load().warnings
     assert len(warnings) == 2
     assert warnings[0].endswith("core.debug")
-    assert warnings[1] == "config.toml: ignoring OpenHands settings runhands does not use: [mcp]"
+    assert warnings[1] == (
+        "config.toml: ignoring OpenHands settings runhands does not use: [security]"
+    )
 
 
 @pytest.mark.parametrize(

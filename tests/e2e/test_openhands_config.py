@@ -14,6 +14,7 @@ import pytest
 
 from controller import __version__
 from controller.config import ENV_NAMES
+from controller.config.mcp import ENV_NAMES as MCP_ENV_NAMES
 from tests.conftest import TEST_API_KEY, Cli
 from tests.scripted_model import bash, finish, text
 
@@ -73,8 +74,9 @@ def _doc_env_names() -> set[str]:
 def test_every_openhands_variable_runhands_does_not_read_is_named_once(cli: Cli) -> None:
     # Each name OpenHands derives from its config classes (utils.py: load_from_env) either
     # sets a runhands setting or is named in one warning line: none is dropped silently.
-    # LOG_LEVEL and DEBUG are the logger's (logger.py), tested below.
-    ignored = sorted(_doc_env_names() - set(ENV_NAMES) - {"DEBUG"})
+    # LOG_LEVEL and DEBUG are the logger's (logger.py), tested below; MCP_* are read
+    # (tests/controller/test_mcp_config.py).
+    ignored = sorted(_doc_env_names() - set(ENV_NAMES) - set(MCP_ENV_NAMES) - {"DEBUG"})
     result = cli.run("config", env=dict.fromkeys(ignored, "1"))
     assert result.returncode == 0, result.stderr
     (warning,) = _warnings(result.stderr)
