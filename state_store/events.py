@@ -228,6 +228,24 @@ class Condensation(Event, tag="condensation"):
     cost: float = 0.0
 
 
+class PlannedTurn(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One turn of a recording to replay: a tool call (`args`), or a message of the user's
+    or the agent's (`source`, `content`)."""
+
+    args: ToolArgs | None = None
+    source: Literal["", "user", "agent"] = ""
+    content: str = ""
+
+
+class ReplayPlanned(Event, tag="replay_planned"):
+    """The recording (`replay --continue`, `replay_trajectory_path`) carried out before the
+    model takes over, saved whole when the run is created: init replays the turns not yet
+    in the log, so a resume after a crash goes on with the rest."""
+
+    source: str
+    turns: list[PlannedTurn]
+
+
 class SkippedFile(msgspec.Struct, frozen=True, kw_only=True):
     """A workspace file a checkpoint left out, and why (never silently lost)."""
 
@@ -297,6 +315,7 @@ class RunEnded(Event, tag="run_ended"):
 AnyEvent = (
     LogHeader
     | RunStarted
+    | ReplayPlanned
     | SandboxStarted
     | RunResumed
     | Transition

@@ -27,17 +27,22 @@ from controller.agent.tools import (
     describe_action,
     run_tool,
 )
-from controller.trajectory import RecordedStep
 from sandbox import SandboxError
 from state_store.events import (
     Action,
-    Finish,
+    Event,
     ModelResponse,
+    PlannedTurn,
+    ReplayPlanned,
     SandboxStarted,
+    ToolArgs,
     ToolCall,
     UserMessage,
 )
 from state_store.files import holds_redaction
+
+# The model name on the answers a replay stands in for.
+REPLAY_MODEL = "replay"
 
 NOT_RUN_NEW_INSTRUCTION = "Not run: the run was resumed with a new instruction (below)."
 
@@ -104,37 +109,88 @@ def _reenter(ctx: RunContext, replayed: int) -> Next:
         came_from == State.PLANNING and snapshot.answered
     ):
         return Next(Trigger.OBSERVE, f"{ready}; resumed: the step to decide on")
+    if replayed and (snapshot.finish_message is not None or snapshot.awaiting_continue):
+        # The recording ended with `finish`, or with a text answer: decided on as if the
+        # model had given it (a finish ends the run without a model call).
+        return Next(Trigger.OBSERVE, f"{ready}; replayed {replayed} turns")
     if replayed:
-        return Next(Trigger.START, f"{ready}; replayed {replayed} actions")
+        return Next(Trigger.START, f"{ready}; replayed {replayed} turns")
     return Next(Trigger.START, ready)
 
 
 def _replay(ctx: RunContext) -> int:
-    """Carry out the recorded actions as if the model had asked for them, so the model takes
-    over with their real observations in its context. A recorded `finish` is skipped."""
-    steps = [s for s in ctx.replay_steps if not isinstance(s.args, Finish) and _replayable(ctx, s)]
-    for step in steps:
+    """Carry out the recorded turns (the run's `replay_planned` event) the log does not hold
+    yet, as if the model had taken them, so the model takes over with their real
+    observations in its context: each tool call (a recorded `finish` too, which ends the run
+    with no model call), each text answer of the agent's and each later user message, in
+    order (OpenHands' replay keeps them all in the history). A resume goes on with the rest."""
+    plan = next((e for e in reversed(ctx.events) if isinstance(e, ReplayPlanned)), None)
+    if plan is None:
+        return 0
+    turns = [t for t in plan.turns if t.args is None or _replayable(ctx, t.args)]
+    done = _replayed(ctx, plan, turns)
+    if done is None:
+        return 0
+    for turn in turns[done:]:
         number = ctx.snapshot.counters.steps + 1
+        if turn.args is None:
+            if turn.source == "user":
+                ctx.record(UserMessage, content=turn.content, origin="instruction")
+            else:
+                ctx.record(ModelResponse, step=number, model=REPLAY_MODEL, content=turn.content)
+            continue
         call = ToolCall(
             id=f"replay_{number}",
-            name=step.args.__struct_config__.tag,
-            arguments=_arguments(step.args),
+            name=turn.args.__struct_config__.tag,
+            arguments=_arguments(turn.args),
         )
-        ctx.record(ModelResponse, step=number, model="replay", content=None, tool_calls=[call])
-        ctx.record(Action, step=number, tool_call_id=call.id, args=step.args)
-        ctx.observe(call, run_tool(ctx.sandbox, ctx.editor, step.args))
-        if changes_files(step.args):
-            save_checkpoint(ctx)
-    ctx.replay_steps = []
-    return len(steps)
+        ctx.record(ModelResponse, step=number, model=REPLAY_MODEL, content=None, tool_calls=[call])
+        _carry_out(ctx, call, turn.args)
+    return len(turns)
 
 
-def _replayable(ctx: RunContext, step: RecordedStep) -> bool:
+def _replayed(ctx: RunContext, plan: ReplayPlanned, turns: list[PlannedTurn]) -> int | None:
+    """How many of the turns the log already holds (a resume after a crash mid-replay), or
+    None once the model has taken over; a replayed call whose result was not saved is
+    finished first, as acting would."""
+    done = 0
+    for event in ctx.events:
+        if isinstance(event, ModelResponse) and event.model != REPLAY_MODEL:
+            return None
+        if event.seq <= plan.seq or done == len(turns):
+            continue
+        if _is_turn(event, turns[done]):
+            done += 1
+    last = turns[done - 1].args if done else None
+    if last is not None:
+        for call in list(ctx.snapshot.open_calls):
+            _carry_out(ctx, call, last)
+    return done
+
+
+def _is_turn(event: Event, turn: PlannedTurn) -> bool:
+    """Whether the event is the replay of the turn: its answer, or its user message."""
+    if isinstance(event, ModelResponse):
+        return turn.source != "user"
+    if isinstance(event, UserMessage) and event.origin == "instruction":
+        return turn.source == "user" and event.content == turn.content
+    return False
+
+
+def _carry_out(ctx: RunContext, call: ToolCall, args: ToolArgs) -> None:
+    if call.id not in ctx.snapshot.started_calls:
+        ctx.record(Action, step=ctx.snapshot.counters.steps, tool_call_id=call.id, args=args)
+    ctx.observe(call, run_tool(ctx.sandbox, ctx.editor, args))
+    if changes_files(args):
+        save_checkpoint(ctx)
+
+
+def _replayable(ctx: RunContext, args: ToolArgs) -> bool:
     """A recorded action that held a secret was saved with `****`, which would run as a
     shell glob: it is left out, and said so."""
-    if not holds_redaction(_arguments(step.args)):
+    if not holds_redaction(_arguments(args)):
         return True
-    described = describe_action(step.args)
+    described = describe_action(args)
     ctx.reporter.info(f"runhands: not replayed (it held a secret, saved as ****): {described}")
     return False
 

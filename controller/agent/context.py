@@ -18,7 +18,6 @@ from controller.agent.run_state import apply
 from controller.agent.tools import Outcome, clip_observation
 from controller.config import AppConfig
 from controller.model_client import ModelClient
-from controller.trajectory import RecordedStep
 from sandbox import Sandbox
 from sandbox.editor import Editor
 from state_store.checkpoints import CheckpointStore
@@ -65,8 +64,6 @@ class RunContext:
     checkpoints: CheckpointStore | None = None
     # The model's input window in tokens, once known (0: unknown).
     window: int | None = None
-    # Recorded actions init carries out before the model takes over (already relocated).
-    replay_steps: list[RecordedStep] = field(default_factory=list)
     tools: list[dict[str, Any]] = field(default_factory=list)
     # `runhands resume -t`: the new instruction init gives the model.
     instruction: str | None = None

@@ -22,8 +22,8 @@ from controller.run.sandbox_for_config import (
     check_docker_settings,
 )
 from controller.run.setup import UserError, check_model, make_reporter, resolve_workdir
-from controller.trajectory import RecordedStep
-from state_store.events import RunStarted, UserMessage
+from controller.trajectory import RecordedStep, ReplayTurn
+from state_store.events import PlannedTurn, ReplayPlanned, RunStarted, UserMessage
 from state_store.store import RunStore, StoreError, StoreWriteError, new_run_id
 
 
@@ -49,7 +49,7 @@ def start_run(
     except SandboxConfigError as e:
         raise UserError(str(e)) from None
     workdir = agent_workdir(config, host_workdir)
-    steps: list[RecordedStep] = []
+    steps: list[ReplayTurn] = []
     if replay_source:
         task, steps = _recorded(loaded, replay_source, task, workdir)
     if not task:
@@ -65,6 +65,8 @@ def start_run(
         "model": config.llm.model,
     }
     opening = [(RunStarted, started), (UserMessage, {"content": task, "origin": "task"})]
+    if replay_source:  # saved first: init replays what the log does not hold yet
+        opening.append((ReplayPlanned, {"source": replay_source, "turns": _planned(steps)}))
     try:
         store = RunStore.create(
             root, run_id, secrets_of(config), config=public_config(config), opening=opening
@@ -78,7 +80,6 @@ def start_run(
     snapshot = derive(store.run_id, store.events)
 
     def begin(ctx: RunContext, machine: AgentMachine) -> None:
-        ctx.replay_steps = steps
         reporter.info(f"runhands: run {store.run_id} (state in {store.run_dir})")
         for event in store.events[1:]:
             reporter.event(event)
@@ -89,8 +90,9 @@ def start_run(
 
 def _recorded(
     loaded: LoadedConfig, source: str, task: str | None, workdir: str
-) -> tuple[str, list[RecordedStep]]:
-    """The task and the steps to replay, moved to this run's working directory."""
+) -> tuple[str, list[ReplayTurn]]:
+    """The task and the turns to replay (tool calls and the messages between them), the
+    calls moved to this run's working directory."""
     from controller.run.recordings import load_recording, relocate
 
     root = Path(loaded.config.core.file_store_path).expanduser()
@@ -99,8 +101,19 @@ def _recorded(
     except StoreError as e:
         raise UserError(str(e)) from None
     recorded_dir = recording.workdir or loaded.config.core.workspace_mount_path_in_sandbox
-    steps = [
-        msgspec.structs.replace(step, args=relocate(step.args, recorded_dir, workdir))
-        for step in recording.steps
+    turns: list[ReplayTurn] = [
+        msgspec.structs.replace(turn, args=relocate(turn.args, recorded_dir, workdir))
+        if isinstance(turn, RecordedStep)
+        else turn
+        for turn in recording.turns or recording.steps
     ]
-    return task or recording.task, steps
+    return task or recording.task, turns
+
+
+def _planned(turns: list[ReplayTurn]) -> list[PlannedTurn]:
+    return [
+        PlannedTurn(args=turn.args)
+        if isinstance(turn, RecordedStep)
+        else PlannedTurn(source=turn.source, content=turn.content)
+        for turn in turns
+    ]

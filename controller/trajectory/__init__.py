@@ -12,7 +12,13 @@ This package re-exports what other modules import.
 from controller.trajectory.command_text import command_text, split_command_text
 from controller.trajectory.export import encode_trajectory, to_trajectory
 from controller.trajectory.reading import from_trajectory
-from controller.trajectory.recording import RecordedStep, Recording, recording_from_events
+from controller.trajectory.recording import (
+    RecordedMessage,
+    RecordedStep,
+    Recording,
+    ReplayTurn,
+    recording_from_events,
+)
 from controller.trajectory.saving import export_trajectory, read_run, save_trajectory
 from controller.trajectory.shapes import (
     ActionEvent,
@@ -30,8 +36,10 @@ __all__ = [
     "CmdMetadata",
     "CmdOutputExtras",
     "ObservationEvent",
+    "RecordedMessage",
     "RecordedStep",
     "Recording",
+    "ReplayTurn",
     "TrajectoryError",
     "TrajectoryEvent",
     "command_text",

@@ -10,7 +10,12 @@ from typing import Any
 import msgspec
 
 from controller.trajectory.command_text import command_text
-from controller.trajectory.recording import RecordedStep, Recording
+from controller.trajectory.recording import (
+    RecordedMessage,
+    RecordedStep,
+    Recording,
+    ReplayTurn,
+)
 from controller.trajectory.shapes import (
     ChatCompletion,
     CmdOutputExtras,
@@ -76,9 +81,20 @@ def _recording(raw: list[_RawEvent]) -> Recording:
     by_cause = {e.cause: e for e in observations if e.cause is not None}
     by_call = {e.call_id: e for e in observations if e.call_id}
     task, workdir = _task(raw)
-    steps: list[RecordedStep] = []
+    turns: list[ReplayTurn] = []
     skipped: Counter[str] = Counter()
+    task_seen = False
     for event in raw:
+        if event.action == "message" and event.source in ("user", "agent"):
+            # The first user message is the task; the others, and the agent's text answers,
+            # are replayed in place (OpenHands keeps them in the history too).
+            if task_seen or event.source == "agent":
+                content = str(event.args.get("content") or event.message)
+                if content:
+                    source = "user" if event.source == "user" else "agent"
+                    turns.append(RecordedMessage(source=source, content=content))
+            task_seen = task_seen or event.source == "user"
+            continue
         if event.action is None or event.source != "agent" or event.action in _SILENT:
             continue
         try:
@@ -90,12 +106,13 @@ def _recording(raw: list[_RawEvent]) -> Recording:
             continue
         observed = by_cause.get(event.id) or (by_call.get(event.call_id) if event.call_id else None)
         text = _observation_text(observed) if observed else None
-        steps.append(RecordedStep(args=args, observation=text, tool_call_id=event.call_id))
+        turns.append(RecordedStep(args=args, observation=text, tool_call_id=event.call_id))
     notes = [
         f"skipped {count} `{name}` action(s): runhands cannot replay them"
         for name, count in skipped.items()
     ]
-    return Recording(task=task, workdir=workdir, steps=steps, notes=notes)
+    steps = [t for t in turns if isinstance(t, RecordedStep)]
+    return Recording(task=task, workdir=workdir, steps=steps, turns=turns, notes=notes)
 
 
 def _task(raw: list[_RawEvent]) -> tuple[str, str | None]:

@@ -13,9 +13,15 @@ from controller.config import LoadedConfig, load_config
 from controller.errors import UserError
 from controller.run.recordings import load_recording, relocate
 from controller.run.replay import mask_volatile, replay
-from controller.trajectory import encode_trajectory
+from controller.trajectory import (
+    RecordedMessage,
+    encode_trajectory,
+    from_trajectory,
+    recording_from_events,
+)
 from state_store.events import (
     ExecuteBash,
+    ModelResponse,
     RunStarted,
     StrReplaceEditor,
     Think,
@@ -174,3 +180,51 @@ def test_replay_never_imports_litellm(tmp_path: Path) -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert result.stdout.split() == ["0", "False"], result.stderr
+
+
+OPENHANDS = REPO / "tests" / "data" / "openhands_trajectories"
+
+
+def turn_kinds(turns: list) -> list[tuple[str, str]]:
+    return [
+        (t.source, t.content[:12])
+        if isinstance(t, RecordedMessage)
+        else ("call", t.args.__struct_config__.tag)
+        for t in turns
+    ]
+
+
+def test_an_openhands_trajectory_keeps_its_messages_in_order() -> None:
+    recording = from_trajectory(OPENHANDS / "basic_interactions.json")
+    assert recording.task == "what's 1+1?"
+    assert turn_kinds(recording.turns) == [
+        ("agent", "1 + 1 equals"),
+        ("user", "No, I mean b"),
+        ("agent", "Goldbach's c"),
+        ("user", "Finish pleas"),
+        ("call", "finish"),
+    ]
+    assert [type(s.args).__name__ for s in recording.steps] == ["Finish"]
+    gui = from_trajectory(OPENHANDS / "basic_gui_mode.json")  # environment events left out
+    assert gui.task.startswith("I want to create a VueJS app")
+    assert [k[0] for k in turn_kinds(gui.turns)] == ["call"] * 4 + ["agent"]
+
+
+def test_a_saved_run_keeps_its_instructions_and_text_answers() -> None:
+    log = LogBuilder()
+    log.add(RunStarted, run_id="r", task="", workdir=WORKDIR, runtime="local", model="m")
+    log.add(UserMessage, content="t")
+    log.step(1, ExecuteBash(command="ls"), "a")
+    log.add(ModelResponse, step=2, model="m", content="all listed")
+    log.add(UserMessage, content="Please continue", origin="auto_continue")
+    log.add(UserMessage, content="now b", origin="instruction")
+    log.step(3, Think(thought="b"), "ok")
+    recording = recording_from_events(log.events)
+    assert recording.task == "t"
+    assert turn_kinds(recording.turns) == [
+        ("call", "execute_bash"),
+        ("agent", "all listed"),
+        ("user", "now b"),
+        ("call", "think"),
+    ]
+    assert [s.observation for s in recording.steps] == ["a", "ok"]

@@ -118,20 +118,34 @@ def test_exporting_an_unknown_run_is_exit_code_2(cli: Cli) -> None:
     assert "no run named 'nope'" in result.stderr and result.stderr.count("\n") == 1
 
 
-def test_replay_continue_hands_the_replayed_run_to_the_model(cli: Cli, scripted) -> None:
+def test_replay_continue_of_a_finished_run_needs_no_model(cli: Cli, scripted) -> None:
     record(cli, scripted)
+    fresh = fresh_dir(cli)
+    model = scripted([])
+    result = cli.run("replay", "r", "--continue", "-n", "cont", "-d", str(fresh), model=model)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "data.txt written"  # the recorded finish, replayed
+    assert model.requests == []
+    assert (fresh / "data.txt").read_text() == "one\n"
+
+
+def test_replay_continue_hands_the_replayed_run_to_the_model(cli: Cli, scripted) -> None:
+    data = str(cli.workspace / "data.txt")
+    model = scripted([edit("create", data, file_text="one\n"), bash("cat data.txt")])
+    result = cli.run("run", "-n", "r", "-i", "2", "-t", "write data.txt", model=model)
+    assert result.returncode != 0  # the step limit: no finish recorded
     fresh = fresh_dir(cli)
     model = scripted([bash("cat data.txt > copy.txt"), finish("copied")])
     result = cli.run("replay", "r", "--continue", "-n", "cont", "-d", str(fresh), model=model)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "copied"
     assert (fresh / "copy.txt").read_text() == "one\n"
-    # The model's first view holds the recorded task and the four replayed calls with
-    # their fresh observations (the recorded finish is not replayed).
+    # The model's first view holds the recorded task and the two replayed calls with
+    # their fresh observations.
     first = model.requests[0]["messages"]
     assert first[1]["content"] == "write data.txt"
     replayed = [m for m in first if m["role"] == "tool"]
-    assert len(replayed) == 4 and replayed[1]["content"].startswith("one\n")
+    assert len(replayed) == 2 and replayed[1]["content"].startswith("one\n")
 
 
 def test_replay_trajectory_path_on_run_and_save_trajectory_path(cli: Cli, scripted) -> None:
@@ -145,6 +159,8 @@ def test_replay_trajectory_path_on_run_and_save_trajectory_path(cli: Cli, script
     }
     result = cli.run("run", "-n", "again", "-d", str(fresh), model=model, env=env)
     assert result.returncode == 0, result.stderr
+    assert model.requests == []  # the trajectory's own finish ends the run
+    assert result.stdout.strip() == "data.txt written"
     assert (fresh / "data.txt").read_text() == "one\n"
     saved = json.loads((cli.home / "out.json").read_text())
     actions = [e.get("action") for e in saved if "action" in e]
