@@ -31,6 +31,7 @@ from sandbox import SandboxError
 from state_store.events import (
     Action,
     Event,
+    McpCall,
     ModelResponse,
     PlannedTurn,
     ReplayPlanned,
@@ -140,9 +141,7 @@ def _replay(ctx: RunContext) -> int:
                 ctx.record(ModelResponse, step=number, model=REPLAY_MODEL, content=turn.content)
             continue
         call = ToolCall(
-            id=f"replay_{number}",
-            name=turn.args.__struct_config__.tag,
-            arguments=_arguments(turn.args),
+            id=f"replay_{number}", name=_name(turn.args), arguments=_arguments(turn.args)
         )
         ctx.record(ModelResponse, step=number, model=REPLAY_MODEL, content=None, tool_calls=[call])
         _carry_out(ctx, call, turn.args)
@@ -180,9 +179,14 @@ def _is_turn(event: Event, turn: PlannedTurn) -> bool:
 def _carry_out(ctx: RunContext, call: ToolCall, args: ToolArgs) -> None:
     if call.id not in ctx.snapshot.started_calls:
         ctx.record(Action, step=ctx.snapshot.counters.steps, tool_call_id=call.id, args=args)
-    ctx.observe(call, run_tool(ctx.sandbox, ctx.editor, args))
+    ctx.observe(call, run_tool(ctx.sandbox, ctx.editor, args, ctx.mcp))
     if changes_files(args):
         save_checkpoint(ctx)
+
+
+def _name(args: ToolArgs) -> str:
+    """The tool's name as the model called it (an MCP tool's own name)."""
+    return args.name if isinstance(args, McpCall) else args.__struct_config__.tag
 
 
 def _replayable(ctx: RunContext, args: ToolArgs) -> bool:
@@ -196,7 +200,10 @@ def _replayable(ctx: RunContext, args: ToolArgs) -> bool:
 
 
 def _arguments(args: msgspec.Struct) -> str:
-    """The JSON a model would have sent: the tool's fields, without our tag."""
+    """The JSON a model would have sent: the tool's fields, without our tag (an MCP
+    call's arguments as sent)."""
+    if isinstance(args, McpCall):
+        return msgspec.json.encode(args.arguments).decode()
     fields = msgspec.to_builtins(args)
     fields.pop("tool", None)
     return msgspec.json.encode(fields).decode()

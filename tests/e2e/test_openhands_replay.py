@@ -200,3 +200,18 @@ def test_a_replay_killed_midway_goes_on_from_the_log_on_resume(cli: Cli, scripte
     assert said == ["write files", "and b.txt"]
     [cut] = [e for e in log if isinstance(e, Observation) and e.tool_call_id == "replay_2"]
     assert cut.content == INTERRUPTED_ACTION
+
+
+def test_replay_continue_calls_recorded_mcp_tools_on_the_run_servers(cli: Cli, scripted) -> None:
+    from tests.e2e.test_mcp import _calls, _mcp_run
+
+    _mcp_run(cli, scripted)
+    (cli.home / "calls").unlink()
+    model = scripted([])
+    result = cli.run("replay", "m", "--continue", "-n", "again", model=model)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "5" and model.requests == []
+    assert _calls(cli) == ["add 2 3", "echo hi"]
+    log = read_events(cli.state_dir / "again" / EVENTS_FILE)
+    names = [c.name for e in log if isinstance(e, ModelResponse) for c in e.tool_calls]
+    assert names == ["add", "echo", "finish"]
