@@ -246,6 +246,52 @@ class ReplayPlanned(Event, tag="replay_planned"):
     turns: list[PlannedTurn]
 
 
+class InstructionFile(msgspec.Struct, frozen=True, kw_only=True):
+    """A repository instruction file as it was read at the run's start: `AGENTS.md`, a repo
+    microagent (always given) or a knowledge microagent (given when a trigger appears)."""
+
+    name: str  # OpenHands' microagent name: "agents", "repo", "sub/x" (path without .md)
+    path: str  # relative to the workspace, '/'-separated
+    kind: Literal["repo", "knowledge"]
+    content: str  # without the front matter; cut to the size limit, with a note
+    triggers: list[str] = []
+
+
+class Recalled(msgspec.Struct, frozen=True, kw_only=True):
+    """A knowledge microagent a user message triggered (OpenHands' MicroagentKnowledge)."""
+
+    name: str
+    trigger: str
+    content: str
+
+
+class InstructionsLoaded(Event, tag="instructions_loaded"):
+    """The workspace's instruction files, read once when a new run starts (a resume never
+    reads them again), and the knowledge microagents the task triggered. The model sees
+    the repo files and `recalled` as one user message after the task."""
+
+    files: list[InstructionFile] = []
+    recalled: list[Recalled] = []
+    warnings: list[str] = []
+
+
+class KnowledgeRecalled(Event, tag="knowledge_recalled"):
+    """Knowledge microagents a later user message (`for_seq`) triggered, each once a run."""
+
+    for_seq: int
+    recalled: list[Recalled]
+
+
+class SetupScriptRan(Event, tag="setup_script"):
+    """`.openhands/setup.sh` was sourced in the sandbox's shell when the run started (once a
+    run). A failure is a warning: the run goes on."""
+
+    command: str
+    output: str
+    exit_code: int
+    timed_out: bool = False
+
+
 class SkippedFile(msgspec.Struct, frozen=True, kw_only=True):
     """A workspace file a checkpoint left out, and why (never silently lost)."""
 
@@ -331,6 +377,9 @@ AnyEvent = (
     | RunForked
     | Rewound
     | RunEnded
+    | InstructionsLoaded
+    | KnowledgeRecalled
+    | SetupScriptRan
 )
 
 

@@ -14,6 +14,7 @@ import msgspec
 
 from controller.agent.checkpoints import changes_files, save_checkpoint, settle_checkpoints
 from controller.agent.context import Next, RunContext
+from controller.agent.instructions import load_instructions, recall_knowledge, run_setup_script
 from controller.agent.leftovers import stop_leftovers
 from controller.agent.lifecycle import State, Trigger
 from controller.agent.mcp_tools import McpStartError
@@ -53,7 +54,9 @@ def run(ctx: RunContext) -> Next:
         _start_sandbox(ctx)
         start_mcp_servers(ctx)
         _answer_interrupted(ctx)
+        run_setup_script(ctx)
         settle_checkpoints(ctx)
+        load_instructions(ctx)
         _give_instruction(ctx)
         replayed = _replay(ctx)
     except SandboxError as e:
@@ -94,7 +97,8 @@ def _give_instruction(ctx: RunContext) -> None:
         return
     for call in list(ctx.snapshot.open_calls):
         ctx.observe(call, Outcome(NOT_RUN_NEW_INSTRUCTION, error=True))
-    ctx.record(UserMessage, content=ctx.instruction, origin="instruction")
+    message = ctx.record(UserMessage, content=ctx.instruction, origin="instruction")
+    recall_knowledge(ctx, message)
     ctx.instruction = None
 
 

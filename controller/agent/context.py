@@ -72,6 +72,8 @@ class RunContext:
     runtime_before: float = 0.0
     # Set by a batch to stop the run (see controller/run/controls.py).
     stop: threading.Event | None = None
+    # The workspace on this machine (the directory behind `workdir` in a container).
+    host_workdir: str = ""
     # The run's MCP servers, started by init when `[mcp]` names some (closed by drive).
     mcp: McpServers | None = None
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from state_store.events import Condensation, Event, ModelResponse, Observation, UserMessage
+from controller.agent.instructions import instructions_text, recalled_text
+from state_store.events import (
+    Condensation,
+    Event,
+    InstructionsLoaded,
+    KnowledgeRecalled,
+    ModelResponse,
+    Observation,
+    UserMessage,
+)
 
 Message = dict[str, Any]  # the chat-completions wire format litellm takes
 
@@ -20,6 +29,13 @@ def to_message(event: Event) -> Message | None:
     """The chat message an event contributes, or None for bookkeeping events."""
     if isinstance(event, UserMessage):
         return {"role": "user", "content": event.content}
+    if isinstance(event, InstructionsLoaded | KnowledgeRecalled):  # OpenHands' recall
+        text = (
+            instructions_text(event)
+            if isinstance(event, InstructionsLoaded)
+            else recalled_text(event)
+        )
+        return None if text is None else {"role": "user", "content": text}
     if isinstance(event, ModelResponse):
         message: Message = {"role": "assistant", "content": event.content or ""}
         if event.tool_calls:

@@ -15,6 +15,8 @@ from state_store.events import (
     ChangeSummary,
     Condensation,
     Event,
+    InstructionsLoaded,
+    KnowledgeRecalled,
     McpToolsListed,
     ModelResponse,
     ModelRetry,
@@ -22,6 +24,7 @@ from state_store.events import (
     Observation,
     RunEnded,
     RunStarted,
+    SetupScriptRan,
     Transition,
     UserMessage,
 )
@@ -97,6 +100,13 @@ def describe(event: Event) -> str | None:
         return f"  history condensed ({kind} events up to #{event.forgotten_until}): {event.reason}"
     if isinstance(event, McpToolsListed):
         return f"  MCP tools: {', '.join(t.name for t in event.tools) or '(none)'}"
+    if isinstance(event, InstructionsLoaded) and event.files:
+        return "  instructions loaded: " + ", ".join(f.path for f in event.files)
+    if isinstance(event, InstructionsLoaded | KnowledgeRecalled) and event.recalled:
+        names = ", ".join(f"{r.name} ({r.trigger!r})" for r in event.recalled)
+        return f"  microagents triggered: {names}"
+    if isinstance(event, SetupScriptRan):
+        return f"  {event.command}: exit code {event.exit_code}\n" + _preview(event.output, "  | ")
     if isinstance(event, Transition) and event.dest in ("finished", "errored"):
         return f"{event.source} -> {event.dest}: {event.reason}"
     if isinstance(event, RunEnded):

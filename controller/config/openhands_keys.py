@@ -42,7 +42,7 @@ OPENHANDS_ONLY_KEYS: dict[str, frozenset[str]] = {
         """
         cli_mode llm_config classpath system_prompt_filename enable_browsing
         enable_llm_editor enable_jupyter enable_condensation_request
-        enable_prompt_extensions enable_mcp disabled_microagents enable_history_truncation
+        enable_mcp enable_history_truncation
         enable_som_visual_browsing enable_plan_mode condenser model_routing extended runtime
         function_calling codeact_enable_browsing codeact_enable_llm_editor
         codeact_enable_jupyter micro_agent_name memory_enabled memory_max_threads

@@ -86,6 +86,10 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     enable_think: bool = True
     enable_finish: bool = True
     enable_stuck_detection: bool = True
+    # OpenHands' microagents: AGENTS.md and .openhands/microagents/ in the prompt
+    # (controller/agent/instructions.py); knowledge microagents left out by name.
+    enable_prompt_extensions: bool = True
+    disabled_microagents: list[str] = []
 
 
 class SandboxConfig(msgspec.Struct, kw_only=True):

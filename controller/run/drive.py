@@ -77,6 +77,7 @@ def drive(
         runtime_before=snapshot.counters.runtime_s,
         checkpoints=open_checkpoints(config, store.run_dir, host_workdir, reporter),
         stop=controls.stop,
+        host_workdir=host_workdir,
     )
     stopped: EndReason | None = None
     try:

@@ -1,0 +1,357 @@
+"""Repository instructions, as OpenHands gives them: `AGENTS.md`, `.openhands/microagents/`
+(repo microagents always, knowledge microagents when a user message holds a trigger word)
+and `.openhands/setup.sh`.
+
+Everything is read from the workspace once, when a new run starts, and saved as an event
+(`instructions_loaded`, `setup_script`); the model's view is built from those events, so a
+resume or a replay shows the model the same text even when the files changed since. A
+trigger found in a later user message is saved as `knowledge_recalled` at that point.
+
+Prompt wording: OpenHands' `agenthub/codeact_agent/prompts/additional_info.j2`
+(`<REPOSITORY_INSTRUCTIONS>`) and `microagent_info.j2` (`<EXTRA_INFO>`); loading rules:
+`microagent/microagent.py` (`load_microagents_from_dir`, `BaseMicroagent.load`,
+`KnowledgeMicroagent.match_trigger`), `memory/memory.py` (repo contents joined by a blank
+line), `memory/conversation_memory.py` (each knowledge microagent once a conversation).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from state_store.events import (
+    Event,
+    InstructionFile,
+    InstructionsLoaded,
+    KnowledgeRecalled,
+    Recalled,
+    SetupScriptRan,
+    UserMessage,
+)
+
+if TYPE_CHECKING:
+    from controller.agent.context import RunContext
+
+# Third-party files OpenHands reads at the repository root (the first AGENTS.md found).
+AGENTS_FILES = ("AGENTS.md", "agents.md", "AGENT.md", "agent.md")
+MICROAGENTS_DIR = ".openhands/microagents"
+SETUP_SCRIPT = ".openhands/setup.sh"
+# OpenHands sources the script with a 600 s hard timeout (runtime/base.py).
+SETUP_TIMEOUT_S = 600.0
+# Ours: what one file may bring into the prompt, and all of them together.
+MAX_FILE_BYTES = 20_000
+MAX_TOTAL_BYTES = 100_000
+MAX_FILES = 100
+MAX_SETUP_OUTPUT_CHARS = 20_000
+
+CUT_NOTE = "\n[runhands: {path} is {size} bytes; only its first {limit} bytes were loaded]"
+
+REPOSITORY_INSTRUCTIONS = "<REPOSITORY_INSTRUCTIONS>\n{content}\n</REPOSITORY_INSTRUCTIONS>"
+EXTRA_INFO = (
+    "<EXTRA_INFO>\n"
+    'The following information has been included based on a keyword match for "{trigger}".\n'
+    "It may or may not be relevant to the user's request.\n\n"
+    "{content}\n"
+    "</EXTRA_INFO>"
+)
+
+
+# -- what the model is shown ------------------------------------------------------------
+
+
+def instructions_text(event: InstructionsLoaded) -> str | None:
+    """OpenHands' workspace-context message: every repo file's content (a blank line
+    between), then the knowledge microagents the task triggered; None when empty."""
+    repo = "\n\n".join(f.content for f in event.files if f.kind == "repo")
+    parts = [REPOSITORY_INSTRUCTIONS.format(content=repo)] if repo.strip() else []
+    parts += [_extra_info(r) for r in event.recalled]
+    return "\n".join(parts) or None
+
+
+def recalled_text(event: KnowledgeRecalled) -> str | None:
+    return "\n".join(_extra_info(r) for r in event.recalled) or None
+
+
+def _extra_info(recalled: Recalled) -> str:
+    return EXTRA_INFO.format(trigger=recalled.trigger, content=recalled.content)
+
+
+# -- reading the workspace ---------------------------------------------------------------
+
+
+def read_instructions(root: Path) -> tuple[list[InstructionFile], list[str]]:
+    """The instruction files of the workspace `root` and warnings about those left out:
+    only regular files inside it, never through a symbolic link, cut to the size limits."""
+    files: list[InstructionFile] = []
+    warnings: list[str] = []
+    budget = MAX_TOTAL_BYTES
+    for rel in _candidates(root, warnings):
+        if len(files) >= MAX_FILES:
+            warnings.append(f"more than {MAX_FILES} instruction files: the rest were not loaded")
+            break
+        if budget <= 0:
+            warnings.append(f"{rel}: not loaded (all instructions together exceed the limit)")
+            continue
+        try:
+            text, size = _read_regular(root, rel, min(MAX_FILE_BYTES, budget))
+        except OSError as e:
+            warnings.append(f"{rel}: not loaded ({e.strerror or e})")
+            continue
+        limit = min(MAX_FILE_BYTES, budget)
+        budget -= min(size, limit)
+        loaded = _parse(rel, text)
+        if loaded is None:
+            warnings.append(f"{rel}: not loaded (its front matter could not be read)")
+            continue
+        if size > limit:
+            cut = CUT_NOTE.format(path=rel, size=size, limit=limit)
+            loaded = InstructionFile(
+                name=loaded.name,
+                path=loaded.path,
+                kind=loaded.kind,
+                content=loaded.content + cut,
+                triggers=loaded.triggers,
+            )
+            warnings.append(f"{rel} is {size} bytes: only its first {limit} bytes were loaded")
+        files.append(loaded)
+    return files, warnings
+
+
+def _candidates(root: Path, warnings: list[str]) -> list[str]:
+    """Workspace-relative paths: the first AGENTS.md variant, then every `*.md` under
+    `.openhands/microagents/` but README.md (sorted; symbolic links are not followed)."""
+    found: list[str] = []
+    for name in AGENTS_FILES:
+        if os.path.lexists(root / name):
+            found.append(name)
+            break
+    base = root / MICROAGENTS_DIR
+    if not _real_dir(root, MICROAGENTS_DIR):
+        if os.path.lexists(base):
+            warnings.append(f"{MICROAGENTS_DIR}: not a directory inside the workspace")
+        return found
+    for dirpath, dirnames, filenames in os.walk(base):  # never descends into links
+        dirnames.sort()
+        for name in sorted(filenames):
+            if name.endswith(".md") and name != "README.md":
+                found.append(Path(dirpath, name).relative_to(root).as_posix())
+    return found
+
+
+def _real_dir(root: Path, rel: str) -> bool:
+    """`rel` is a directory reached from `root` without any symbolic link."""
+    current = root
+    for part in Path(rel).parts:
+        current = current / part
+        try:
+            mode = os.lstat(current).st_mode
+        except OSError:
+            return False
+        if not stat.S_ISDIR(mode):
+            return False
+    return True
+
+
+def _read_regular(root: Path, rel: str, limit: int) -> tuple[str, int]:
+    """At most `limit` bytes of a regular file (never a link, FIFO or device) and its size."""
+    parent = str(Path(rel).parent)
+    if parent != "." and not _real_dir(root, parent):
+        raise OSError(0, "not inside the workspace")
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(root / rel, flags)
+    except OSError as e:
+        if os.path.islink(root / rel):
+            raise OSError(0, "a symbolic link") from e
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(0, "not a regular file")
+        data = os.read(fd, limit)
+    finally:
+        os.close(fd)
+    return data.decode("utf-8", errors="replace"), info.st_size
+
+
+def _parse(rel: str, text: str) -> InstructionFile | None:
+    """A file as OpenHands loads it: AGENTS.md whole (name "agents"); a microagent's front
+    matter read for `triggers` (knowledge) or `inputs` (a task: its trigger is `/name`),
+    else it is a repo microagent. The name is its path in the directory without `.md`."""
+    if "/" not in rel:
+        return InstructionFile(name="agents", path=rel, kind="repo", content=text)
+    name = Path(rel).relative_to(MICROAGENTS_DIR).with_suffix("").as_posix()
+    meta, body = _front_matter(text)
+    if meta is None:
+        return None
+    triggers = _as_list(meta.get("triggers"))
+    if meta.get("inputs"):
+        task_trigger = f"/{meta.get('name') or 'default'}"
+        triggers = triggers if task_trigger in triggers else [*triggers, task_trigger]
+    kind = "knowledge" if triggers else "repo"
+    return InstructionFile(name=name, path=rel, kind=kind, content=body, triggers=triggers)
+
+
+def _front_matter(text: str) -> tuple[dict[str, object] | None, str]:
+    """The YAML front matter's top-level keys (scalars and lists of scalars: what the
+    fields OpenHands reads here hold) and the body; ({}, text) without front matter."""
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].rstrip() != "---":
+        return {}, text
+    end = next((i for i in range(1, len(lines)) if lines[i].rstrip() == "---"), None)
+    if end is None:
+        return None, text
+    meta: dict[str, object] = {}
+    key: str | None = None
+    for raw in lines[1:end]:
+        line = raw.rstrip()
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        stripped = line.strip()
+        if stripped.startswith("- ") or stripped == "-":
+            if key is None:
+                return None, text
+            current = meta.get(key)
+            items = current if isinstance(current, list) else []
+            items.append(_scalar(stripped[1:].strip()))
+            meta[key] = items
+            continue
+        if line[0] in " \t":  # nested mapping (inputs' fields, mcp_tools): kept as present
+            if key is not None and not meta.get(key):
+                meta[key] = True
+            continue
+        if ":" not in line:
+            return None, text
+        key, _, value = line.partition(":")
+        key, value = key.strip(), value.strip()
+        if value.startswith("[") and value.endswith("]"):
+            inner = value[1:-1].strip()
+            meta[key] = [_scalar(v.strip()) for v in inner.split(",")] if inner else []
+        else:
+            meta[key] = _scalar(value) if value else None
+    return meta, "".join(lines[end + 1 :]).strip()  # python-frontmatter strips it
+
+
+def _scalar(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+def _as_list(value: object) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value if str(v)]
+    if isinstance(value, str) and value:
+        return [value]
+    return []
+
+
+# -- during a run ------------------------------------------------------------------------
+
+
+def match_triggers(
+    files: Sequence[InstructionFile], message: str, skip: set[str], disabled: Sequence[str]
+) -> list[Recalled]:
+    """Knowledge microagents a message triggers (OpenHands: the first trigger of each that
+    is a case-insensitive substring), leaving out those in `skip` and the disabled ones."""
+    lowered = message.lower()
+    recalled = []
+    for f in files:
+        if f.kind != "knowledge" or f.name in skip or f.name in disabled:
+            continue
+        trigger = next((t for t in f.triggers if t.lower() in lowered), None)
+        if trigger is not None:
+            recalled.append(Recalled(name=f.name, trigger=trigger, content=f.content))
+    return recalled
+
+
+def _loaded(events: Sequence[Event]) -> InstructionsLoaded | None:
+    return next((e for e in reversed(events) if isinstance(e, InstructionsLoaded)), None)
+
+
+def _already_recalled(events: Sequence[Event]) -> set[str]:
+    names: set[str] = set()
+    for e in events:
+        if isinstance(e, InstructionsLoaded | KnowledgeRecalled):
+            names.update(r.name for r in e.recalled)
+    return names
+
+
+def host_workspace(ctx: RunContext) -> Path:
+    return Path(ctx.host_workdir or ctx.workdir)
+
+
+def load_instructions(ctx: RunContext) -> None:
+    """At the start of a new run (before the model was first asked): read the workspace's
+    instruction files once and save them with what the task triggered. A resume finds the
+    event and reads nothing (without one, only a run whose model was never answered reads
+    the workspace again)."""
+    if not ctx.config.agent.enable_prompt_extensions or ctx.snapshot.counters.steps:
+        return
+    if _loaded(ctx.events) is not None:
+        return
+    files, warnings = read_instructions(host_workspace(ctx))
+    for warning in warnings:
+        ctx.reporter.info(f"runhands: warning: {warning}")
+    task = next(
+        (e.content for e in ctx.events if isinstance(e, UserMessage) and e.origin == "task"), ""
+    )
+    recalled = match_triggers(files, task, set(), ctx.config.agent.disabled_microagents)
+    if files or warnings:  # a workspace without instructions adds nothing to the log
+        ctx.record(InstructionsLoaded, files=files, recalled=recalled, warnings=warnings)
+
+
+def recall_knowledge(ctx: RunContext, message: Event) -> None:
+    """After a user message: the knowledge microagents it newly triggers, from the files
+    saved at the run's start (never read again)."""
+    loaded = _loaded(ctx.events)
+    if loaded is None or not isinstance(message, UserMessage):
+        return
+    if not ctx.config.agent.enable_prompt_extensions:
+        return
+    skip = _already_recalled(ctx.events)
+    recalled = match_triggers(
+        loaded.files, message.content, skip, ctx.config.agent.disabled_microagents
+    )
+    if recalled:
+        ctx.record(KnowledgeRecalled, for_seq=message.seq, recalled=recalled)
+
+
+def run_setup_script(ctx: RunContext) -> None:
+    """OpenHands' `maybe_run_setup_script`: source `.openhands/setup.sh` in the agent's
+    shell (its exports and `cd` persist) once, when a new run starts; a failure is a
+    warning. (Not `chmod +x` first as OpenHands does: `.openhands/` is read-only in the
+    sandbox, and `source` does not need it.)"""
+    if ctx.snapshot.counters.steps or any(isinstance(e, SetupScriptRan) for e in ctx.events):
+        return
+    root = host_workspace(ctx)
+    if not _real_dir(root, ".openhands"):
+        return
+    try:
+        info = os.lstat(root / SETUP_SCRIPT)
+    except OSError:
+        return
+    if not stat.S_ISREG(info.st_mode):
+        ctx.reporter.info(f"runhands: warning: {SETUP_SCRIPT} is not a regular file: not run")
+        return
+    from controller.agent.tools import clip_observation
+
+    command = f"source {SETUP_SCRIPT}"
+    ctx.reporter.info(f"runhands: running {SETUP_SCRIPT}")
+    result = ctx.sandbox.run(command, timeout=SETUP_TIMEOUT_S)
+    if result.still_running:  # the hard timeout: stop it, the agent needs the shell
+        ctx.sandbox.run("C-c", is_input=True)
+    exit_code = -1 if result.still_running else result.exit_code
+    ctx.record(
+        SetupScriptRan,
+        command=command,
+        output=clip_observation(result.output, MAX_SETUP_OUTPUT_CHARS),
+        exit_code=exit_code,
+        timed_out=result.still_running,
+    )
+    if exit_code != 0:
+        how = "timed out" if result.still_running else f"failed (exit code {exit_code})"
+        ctx.reporter.info(f"runhands: warning: {SETUP_SCRIPT} {how}; the run goes on")
