@@ -15,10 +15,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from tests.fixed_script import answers_shown
 from tests.scripted_model import Turn
 
 _TASK = re.compile(r"task (\S+) kind (\S+)")
-_MARK = re.compile(r"\[s=(\d+)\]")
 
 # An image on a registry nobody listens on: pulling it fails at once (loopback only).
 UNPULLABLE_IMAGE = "127.0.0.1:9/runhands-test/missing:never"
@@ -76,7 +76,7 @@ class BatchModel:
             if kind == "flaky" and task_id not in self._failed_once:
                 self._failed_once.add(task_id)
                 return Turn(status=500)
-        done = _answers_shown(body["messages"])
+        done = answers_shown(body["messages"])
         return self._turn(task_id, kind, done)
 
     def _turn(self, task_id: str, kind: str, done: int) -> Turn:
@@ -105,12 +105,3 @@ def _task_of(messages: list[dict[str, Any]]) -> tuple[str, str]:
             if found:
                 return found.group(1), found.group(2)
     raise AssertionError("no task in the request")
-
-
-def _answers_shown(messages: list[dict[str, Any]]) -> int:
-    done = 0
-    for message in messages:
-        if message["role"] == "assistant":
-            found = _MARK.search(message.get("content") or "")
-            done = int(found.group(1)) + 1 if found else done
-    return done

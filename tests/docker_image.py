@@ -27,6 +27,20 @@ _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _LOCK_FILE = os.path.join(tempfile.gettempdir(), "runhands-test-image.lock")
 
 
+def require_base_image() -> str:
+    """The base image, for a test that needs a Docker engine: skipped without one, failed
+    under CI=true (where .ci/run starts one)."""
+    import pytest
+
+    try:
+        docker.from_env().ping()
+    except Exception as e:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"no Docker engine under CI: {e}")
+        pytest.skip(f"no Docker engine reachable: {e}")
+    return ensure_base_image()
+
+
 def ensure_base_image(name: str = DEFAULT_IMAGE, client: docker.DockerClient | None = None) -> str:
     """Build `name` unless the engine already has it; returns the name."""
     client = client or docker.from_env()

@@ -34,7 +34,7 @@ def fixed_script(steps: list[Step], workspace: Path) -> Callable[[dict[str, Any]
     def policy(body: dict[str, Any]) -> Turn:
         if not body.get("tools"):
             return Turn(content="Summary: the earlier steps were carried out.")
-        done = _answers_shown(body["messages"])
+        done = answers_shown(body["messages"])
         step = steps[done]
         if isinstance(step, str):
             return Turn(content=f"[s={done}] {step}")
@@ -44,7 +44,7 @@ def fixed_script(steps: list[Step], workspace: Path) -> Callable[[dict[str, Any]
     return policy
 
 
-def _answers_shown(messages: list[dict[str, Any]]) -> int:
+def answers_shown(messages: list[dict[str, Any]]) -> int:
     done = 0
     for message in messages:
         if message["role"] == "assistant":

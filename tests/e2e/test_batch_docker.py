@@ -50,17 +50,9 @@ _GIT_ENV = {
 
 @pytest.fixture(scope="module")
 def image() -> str:
-    from tests.docker_image import ensure_base_image
+    from tests.docker_image import require_base_image
 
-    try:
-        import docker
-
-        docker.from_env().ping()
-    except Exception as e:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"no Docker engine under CI: {e}")
-        pytest.skip(f"no Docker engine reachable: {e}")
-    return ensure_base_image()
+    return require_base_image()
 
 
 # -- helpers --------------------------------------------------------------------------------

@@ -21,17 +21,9 @@ UID = 1234
 
 @pytest.fixture(scope="module")
 def image() -> str:
-    from tests.docker_image import ensure_base_image
+    from tests.docker_image import require_base_image
 
-    try:
-        import docker
-
-        docker.from_env().ping()
-    except Exception as e:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"no Docker engine under CI: {e}")
-        pytest.skip(f"no Docker engine reachable: {e}")
-    return ensure_base_image()
+    return require_base_image()
 
 
 def containers(run_id: str) -> list:
