@@ -35,29 +35,21 @@ INTERRUPTED_ACTION = (
 ALREADY_FINISHED = "Not run: the task was already finished."
 
 # OpenHands' parameter (required there since 0.54, so OpenHands-tuned models send it);
-# optional here and its value ignored.
-SECURITY_RISK = {
-    "type": "string",
-    "enum": ["LOW", "MEDIUM", "HIGH"],
-    "description": (
-        "The LLM's assessment of the safety risk of this action. See the "
-        "SECURITY_RISK_ASSESSMENT section in the system prompt for risk level definitions."
-    ),
-}
+# optional here and its value ignored. OpenHands' description points to a section of its
+# system prompt that ours does not have, so only the enum is declared (the token bill).
+SECURITY_RISK = {"type": "string", "enum": ["LOW", "MEDIUM", "HIGH"]}
 
+# Descriptions are kept short: every request re-sends them (bench/bench_token_bill.py).
 _BASH = {
     "name": "execute_bash",
     "description": (
-        "Execute a bash command in a persistent shell session (cwd and environment persist).\n"
-        "* Long-running commands: run them in the background with output redirected, e.g. "
-        "`python3 app.py > server.log 2>&1 &`.\n"
-        "* If a command prints nothing new for a while, or its `timeout` expires, it keeps "
-        "running and you get its output so far with exit code -1: send an empty command '' "
-        "to see more, send input with is_input=true, or send C-c (is_input=true) to "
-        "interrupt it. A new command is not run until it has finished.\n"
-        "* One command at a time; chain several with && or ;. Several lines (a script, a "
-        "heredoc, commands separated by newlines) also run, as one command.\n"
-        "* Output longer than 30,000 characters is cut in the middle."
+        "Run a bash command in a persistent shell (cwd and environment persist).\n"
+        "* One command at a time; chain with && or ;. Several lines run as one command.\n"
+        "* Run long-lived commands in the background: `cmd > log 2>&1 &`.\n"
+        "* A command silent for a while, or past its `timeout`, keeps running: you get its "
+        "output so far and exit code -1; send '' for more, input with is_input=true, or C-c "
+        "(is_input=true) to interrupt it.\n"
+        "* Output over 30,000 characters is cut in the middle."
     ),
     "parameters": {
         "type": "object",
@@ -65,23 +57,15 @@ _BASH = {
             "command": {
                 "type": "string",
                 "description": (
-                    "The bash command to run. With is_input=true: text sent to the running "
-                    "process, or C-c, C-d, C-z as control keys, or empty to fetch more output."
+                    "With is_input=true: input for the running process, C-c/C-d/C-z, or '' "
+                    "for more output."
                 ),
             },
             # OpenHands' declaration (a string enum); true/false as JSON booleans are taken too.
-            "is_input": {
-                "type": "string",
-                "enum": ["true", "false"],
-                "description": "True to send `command` to the running process as input.",
-            },
+            "is_input": {"type": "string", "enum": ["true", "false"]},
             "timeout": {
                 "type": "number",
-                "description": (
-                    "Optional hard timeout in seconds: the call returns when it expires, the "
-                    "command left running. Without it, the call returns once the command "
-                    "has printed nothing new for a while."
-                ),
+                "description": "Hard timeout in seconds; the command is left running.",
             },
             "security_risk": SECURITY_RISK,
         },
@@ -93,13 +77,11 @@ _EDITOR = {
     "name": "str_replace_editor",
     "description": (
         "View, create and edit files.\n"
-        "* `view` on a file shows it with line numbers (like `cat -n`); on a directory, lists "
-        "files up to 2 levels deep.\n"
-        "* `create` writes a new file; it fails if the path exists.\n"
-        "* `str_replace` replaces `old_str`, which must match EXACTLY ONE place in the file "
-        "(whitespace included), with `new_str`; include enough context to be unique.\n"
-        "* `insert` inserts `new_str` after line `insert_line` (0 = at the top).\n"
-        "* `undo_edit` reverts the last edit of the file."
+        "* `view`: a file with line numbers (`cat -n`), or a directory 2 levels deep.\n"
+        "* `create`: a new file (fails if it exists).\n"
+        "* `str_replace`: `old_str` must match EXACTLY ONE place (whitespace included).\n"
+        "* `insert`: `new_str` after line `insert_line` (0 = at the top).\n"
+        "* `undo_edit`: revert the file's last edit."
     ),
     "parameters": {
         "type": "object",
@@ -107,23 +89,16 @@ _EDITOR = {
             "command": {
                 "type": "string",
                 "enum": ["view", "create", "str_replace", "insert", "undo_edit"],
-                "description": "The command to run.",
             },
-            "path": {"type": "string", "description": "Absolute path of a file or directory."},
-            "file_text": {"type": "string", "description": "`create`: the file's content."},
-            "old_str": {"type": "string", "description": "`str_replace`: the text to replace."},
-            "new_str": {
-                "type": "string",
-                "description": "`str_replace`: the replacement; `insert`: the text to insert.",
-            },
-            "insert_line": {
-                "type": "integer",
-                "description": "`insert`: the line after which `new_str` goes.",
-            },
+            "path": {"type": "string", "description": "Absolute path."},
+            "file_text": {"type": "string"},
+            "old_str": {"type": "string"},
+            "new_str": {"type": "string"},
+            "insert_line": {"type": "integer"},
             "view_range": {
                 "type": "array",
                 "items": {"type": "integer"},
-                "description": "`view`: [start, end] lines, 1-based; end -1 means to the end.",
+                "description": "[start, end], 1-based; end -1 = to the end.",
             },
             "security_risk": SECURITY_RISK,
         },
@@ -133,26 +108,20 @@ _EDITOR = {
 
 _THINK = {
     "name": "think",
-    "description": (
-        "Think about something: plan, brainstorm fixes, reason about test results. "
-        "It changes nothing and fetches nothing; the thought is only logged."
-    ),
+    "description": "Log a thought (plan, debug); it changes nothing.",
     "parameters": {
         "type": "object",
-        "properties": {"thought": {"type": "string", "description": "The thought."}},
+        "properties": {"thought": {"type": "string"}},
         "required": ["thought"],
     },
 }
 
 _FINISH = {
     "name": "finish",
-    "description": (
-        "Signal that the task is complete. Call it only when the task is done and verified, "
-        "with a short summary of what was done."
-    ),
+    "description": "End the task, once it is done and verified.",
     "parameters": {
         "type": "object",
-        "properties": {"message": {"type": "string", "description": "Summary of the work done."}},
+        "properties": {"message": {"type": "string", "description": "Summary of the work."}},
         "required": ["message"],
     },
 }

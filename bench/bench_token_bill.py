@@ -1,0 +1,190 @@
+"""The token bill of `runhands run` (issue: "The token bill"): prints figures; not a test.
+
+    .venv/bin/python bench/bench_token_bill.py
+
+Every request re-sends the system prompt, the tool definitions and the history, so the bytes
+sent are the user's cost. A scripted 50-step task (49 tool calls of a typical small-repo
+trajectory, like mini-swe-agent's: ls, cat, grep, editor view/str_replace/create, running a
+test, then finish) goes through the real CLI against a scripted model on 127.0.0.1; the bench
+sums the body of every chat/completions request as sent (its Content-Length) over the run,
+and gives the first request's size, with estimated tokens (tiktoken's cl100k_base if it is
+installed, else bytes/4). The figures are set against mini-swe-agent's from the issue (same
+kind of 50-step task): PASS when runhands sends at most 1.1x mini's bytes over 50 steps.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.scripted_model import ScriptedModel, Turn  # noqa: E402
+
+MINI_50_STEPS = 562_722  # mini-swe-agent, bytes sent over a 50-step task (the issue)
+MINI_FIRST = 3_372  # its first request
+TARGET = 1.1
+CLI = [sys.executable, "-m", "controller", "run", "-n", "bill"]
+
+TASK = "The add() function in calc.py returns the wrong result; fix it and make the tests pass."
+
+FILES = {
+    "calc.py": (
+        '"""A tiny calculator."""\n\n\ndef add(a, b):\n    return a - b\n\n\n'
+        "def sub(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n"
+    ),
+    "test_calc.py": (
+        "from calc import add, mul, sub\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\n"
+        "def test_sub():\n    assert sub(5, 3) == 2\n\n\n"
+        "def test_mul():\n    assert mul(2, 3) == 6\n\n\n"
+        "if __name__ == '__main__':\n    test_add(); test_sub(); test_mul(); print('ok')\n"
+    ),
+    "README.md": "# calc\n\nA tiny calculator: add, sub, mul.\n",
+    "setup.cfg": "[metadata]\nname = calc\nversion = 0.1\n",
+}
+
+# The task, once: (thought, tool, arguments); "{w}" is the workspace. 49 calls, then finish.
+_ROUND = [
+    ("Let me look at the repository first.", "execute_bash", {"command": "ls -la"}),
+    ("Let me read the code.", "execute_bash", {"command": "cat calc.py"}),
+    ("And the tests.", "str_replace_editor", {"command": "view", "path": "{w}/test_calc.py"}),
+    ("Run the tests to see the failure.", "execute_bash", {"command": "python3 test_calc.py"}),
+    ("Where is add used?", "execute_bash", {"command": "grep -rn 'add' --include=*.py ."}),
+    (
+        "add subtracts; fix it.",
+        "str_replace_editor",
+        {
+            "command": "str_replace",
+            "path": "{w}/calc.py",
+            "old_str": "def add(a, b):\n    return a - b",
+            "new_str": "def add(a, b):\n    return a + b",
+        },
+    ),
+    ("Run the tests again.", "execute_bash", {"command": "python3 test_calc.py"}),
+    ("Check the diff.", "execute_bash", {"command": "git diff --stat 2>/dev/null; wc -l *.py"}),
+    (
+        "Put the bug back to try another check.",
+        "str_replace_editor",
+        {
+            "command": "str_replace",
+            "path": "{w}/calc.py",
+            "old_str": "def add(a, b):\n    return a + b",
+            "new_str": "def add(a, b):\n    return a - b",
+        },
+    ),
+    ("Look at the README.", "execute_bash", {"command": "head -20 README.md"}),
+]
+STEPS = 50
+_METADATA = re.compile(
+    r"\\n\[(?:Current working directory|Python interpreter|Command finished with exit code)"
+    r"[^\]]*\]"
+)
+
+
+def script(workspace: Path) -> list[Turn]:
+    calls = [_ROUND[i % len(_ROUND)] for i in range(STEPS - 1)]
+    turns = [
+        Turn(
+            content=thought,
+            tool_calls=[
+                (tool, {k: v.format(w=workspace) if k == "path" else v for k, v in args.items()})
+            ],
+        )
+        for thought, tool, args in calls
+    ]
+    done = Turn(content="Fixed.", tool_calls=[("finish", {"message": "add() fixed."})])
+    return [*turns, done]
+
+
+class MeasuredModel(ScriptedModel):
+    """The scripted model, also keeping each request's size as sent (Content-Length)."""
+
+    def __init__(self, turns: list[Turn]) -> None:
+        self.sizes: list[int] = []
+        super().__init__(turns)
+
+    def _handler(self):  # type: ignore[override]
+        base = super()._handler()
+        sizes = self.sizes
+
+        class Handler(base):  # type: ignore[misc, valid-type]
+            def do_POST(self) -> None:
+                sizes.append(int(self.headers.get("content-length", 0)))
+                super().do_POST()
+
+        return Handler
+
+
+def _tokens() -> tuple[str, Any]:
+    try:
+        import tiktoken
+
+        encoding = tiktoken.get_encoding("cl100k_base")
+        return "tiktoken cl100k_base", lambda text: len(encoding.encode(text))
+    except Exception:  # not installed, or no network for its files
+        return "bytes/4", lambda text: len(text.encode()) // 4
+
+
+def run(workdir: Path) -> tuple[list[int], list[dict[str, Any]]]:
+    workspace = workdir / "workspace"
+    workspace.mkdir()
+    for name, content in FILES.items():
+        (workspace / name).write_text(content)
+    env = {
+        **os.environ,
+        "HOME": str(workdir),
+        "LLM_MODEL": "openai/bench",
+        "LLM_API_KEY": "bench-key",
+        "AGENT_ENABLE_STUCK_DETECTION": "false",  # the round repeats: not a loop here
+        "FILE_STORE_PATH": str(workdir / "state"),
+        "MAX_ITERATIONS": str(STEPS + 1),
+        "PYTHONPATH": str(REPO),  # this checkout's code, not the venv's install
+    }
+    with MeasuredModel(script(workspace)) as model:
+        env["LLM_BASE_URL"] = model.base_url
+        proc = subprocess.run(
+            [*CLI, "-t", TASK, "-d", str(workspace)],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr
+    assert len(model.sizes) == STEPS, f"{len(model.sizes)} requests, expected {STEPS}"
+    return model.sizes, model.requests
+
+
+def main() -> None:
+    import json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sizes, bodies = run(Path(tmp))
+    how, count = _tokens()
+    total, first = sum(sizes), sizes[0]
+    tokens = sum(count(json.dumps(b)) for b in bodies)
+    first_tokens = count(json.dumps(bodies[0]))
+    ratio, first_ratio = total / MINI_50_STEPS, first / MINI_FIRST
+    verdict = "PASS" if ratio <= TARGET else "MISS"
+    print(f"token bill, {STEPS}-step scripted task (tokens: {how})")
+    print(f"  {STEPS} steps: {total:,} bytes (~{tokens:,} tokens)")
+    print(f"  first request: {first:,} bytes (~{first_tokens:,} tokens)")
+    print(f"  mini-swe-agent (issue): {MINI_50_STEPS:,} bytes over 50 steps, first {MINI_FIRST:,}")
+    metadata = sum(len(m.group(0)) for b in bodies for m in _METADATA.finditer(json.dumps(b)))
+    print(
+        f"  of which OpenHands' metadata lines of command results (cwd, python, finished): "
+        f"{metadata:,} bytes ({metadata / total:.0%})"
+    )
+    print(
+        f"  ratio to mini: {ratio:.2f}x over {STEPS} steps (target <= {TARGET}x: {verdict}); "
+        f"first request {first_ratio:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
