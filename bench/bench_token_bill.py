@@ -1,6 +1,6 @@
 """The token bill of `runhands run` (issue: "The token bill"): prints figures; not a test.
 
-    .venv/bin/python bench/bench_token_bill.py
+    .venv/bin/python bench/bench_token_bill.py [--mini /tmp/mini/bin/python]
 
 Every request re-sends the system prompt, the tool definitions and the history, so the bytes
 sent are the user's cost. A scripted 50-step task (49 tool calls of a typical small-repo
@@ -9,11 +9,16 @@ test, then finish) goes through the real CLI against a scripted model on 127.0.0
 sums the body of every chat/completions request as sent (its Content-Length) over the run,
 and gives the first request's size, with estimated tokens (tiktoken's cl100k_base if it is
 installed, else bytes/4). The figures are set against mini-swe-agent's from the issue (same
-kind of 50-step task): PASS when runhands sends at most 1.1x mini's bytes over 50 steps.
+kind of 50-step task), or with --mini against mini-swe-agent run on this very task (its
+default config, each editor call as the bash command mini would send; install it in a
+scratch venv, never in this project's): PASS when runhands sends at most 1.1x mini's bytes
+over 50 steps.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import re
 import subprocess
@@ -54,7 +59,7 @@ _ROUND = [
     ("Let me look at the repository first.", "execute_bash", {"command": "ls -la"}),
     ("Let me read the code.", "execute_bash", {"command": "cat calc.py"}),
     ("And the tests.", "str_replace_editor", {"command": "view", "path": "{w}/test_calc.py"}),
-    ("Run the tests to see the failure.", "execute_bash", {"command": "python3 test_calc.py"}),
+    ("Run the tests to see the failure.", "execute_bash", {"command": "python3 -B test_calc.py"}),
     ("Where is add used?", "execute_bash", {"command": "grep -rn 'add' --include=*.py ."}),
     (
         "add subtracts; fix it.",
@@ -66,7 +71,7 @@ _ROUND = [
             "new_str": "def add(a, b):\n    return a + b",
         },
     ),
-    ("Run the tests again.", "execute_bash", {"command": "python3 test_calc.py"}),
+    ("Run the tests again.", "execute_bash", {"command": "python3 -B test_calc.py"}),
     ("Check the diff.", "execute_bash", {"command": "git diff --stat 2>/dev/null; wc -l *.py"}),
     (
         "Put the bug back to try another check.",
@@ -121,6 +126,70 @@ class MeasuredModel(ScriptedModel):
         return Handler
 
 
+# mini-swe-agent's version of each call: one bash command (its default config has no editor).
+def _as_bash(tool: str, args: dict[str, str]) -> str:
+    if tool == "execute_bash":
+        return args["command"]
+    if args["command"] == "view":
+        return f"nl -ba {Path(args['path']).name}"
+    old, new = args["old_str"].split()[-3:], args["new_str"].split()[-3:]
+    return f"sed -i '5s/{' '.join(old)}/{' '.join(new)}/' {Path(args['path']).name}"
+
+
+_MINI = """
+import json, sys
+import yaml
+from pathlib import Path
+import minisweagent
+from minisweagent.agents.default import DefaultAgent
+from minisweagent.environments.local import LocalEnvironment
+from minisweagent.models.litellm_textbased_model import LitellmTextbasedModel
+base_url, workspace, task = sys.argv[1:4]
+config = yaml.safe_load((Path(minisweagent.__file__).parent / "config/default.yaml").read_text())
+settings = config.get("model", {})
+settings["model_kwargs"] = {
+    **settings.get("model_kwargs", {}), "api_base": base_url, "api_key": "bench-key"
+}
+settings |= {"model_name": "openai/bench", "cost_tracking": "ignore_errors"}
+model = LitellmTextbasedModel(**settings)
+env = LocalEnvironment(cwd=workspace, **config.get("environment", {}))
+agent = DefaultAgent(model, env, **config["agent"])
+print(json.dumps(agent.run(task)))
+"""
+
+
+def run_mini(python: str, workdir: Path) -> list[int]:
+    """The same task through mini-swe-agent (its default config, text-based actions), run
+    by `python` (a scratch venv with mini-swe-agent installed): the request sizes."""
+    workspace = _workspace(workdir)
+    turns = [
+        Turn(content=f"THOUGHT: {thought}\n\n```mswea_bash_command\n{_as_bash(tool, args)}\n```")
+        for thought, tool, args in (_ROUND[i % len(_ROUND)] for i in range(STEPS - 1))
+    ]
+    finish = "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"
+    turns.append(Turn(content=f"THOUGHT: Fixed.\n\n```mswea_bash_command\n{finish}\n```"))
+    env = {**os.environ, "HOME": str(workdir), "MSWEA_SILENT_STARTUP": "1"}
+    env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    with MeasuredModel(turns) as model:
+        proc = subprocess.run(
+            [python, "-c", _MINI, model.base_url, str(workspace), TASK],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(model.sizes) == STEPS, f"mini: {len(model.sizes)} requests, expected {STEPS}"
+    return model.sizes
+
+
+def _workspace(workdir: Path) -> Path:
+    workspace = workdir / "workspace"
+    workspace.mkdir()
+    for name, content in FILES.items():
+        (workspace / name).write_text(content)
+    return workspace
+
+
 def _tokens() -> tuple[str, Any]:
     try:
         import tiktoken
@@ -132,10 +201,7 @@ def _tokens() -> tuple[str, Any]:
 
 
 def run(workdir: Path) -> tuple[list[int], list[dict[str, Any]]]:
-    workspace = workdir / "workspace"
-    workspace.mkdir()
-    for name, content in FILES.items():
-        (workspace / name).write_text(content)
+    workspace = _workspace(workdir)
     env = {
         **os.environ,
         "HOME": str(workdir),
@@ -161,28 +227,38 @@ def run(workdir: Path) -> tuple[list[int], list[dict[str, Any]]]:
 
 
 def main() -> None:
-    import json
-
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--mini",
+        metavar="PYTHON",
+        help="a python with mini-swe-agent installed (a scratch venv): run the same task "
+        "through it and compare with the measured figures instead of the issue's",
+    )
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         sizes, bodies = run(Path(tmp))
     how, count = _tokens()
+    texts = [json.dumps(b, separators=(",", ":")) for b in bodies]
     total, first = sum(sizes), sizes[0]
-    tokens = sum(count(json.dumps(b)) for b in bodies)
-    first_tokens = count(json.dumps(bodies[0]))
-    ratio, first_ratio = total / MINI_50_STEPS, first / MINI_FIRST
+    mini_total, mini_first, source = MINI_50_STEPS, MINI_FIRST, "the issue's figures"
+    if args.mini:
+        with tempfile.TemporaryDirectory() as tmp:
+            mini = run_mini(args.mini, Path(tmp))
+        mini_total, mini_first, source = sum(mini), mini[0], "measured, same task"
+    ratio = total / mini_total
     verdict = "PASS" if ratio <= TARGET else "MISS"
+    metadata = sum(len(m.group(0)) for text in texts for m in _METADATA.finditer(text))
     print(f"token bill, {STEPS}-step scripted task (tokens: {how})")
-    print(f"  {STEPS} steps: {total:,} bytes (~{tokens:,} tokens)")
-    print(f"  first request: {first:,} bytes (~{first_tokens:,} tokens)")
-    print(f"  mini-swe-agent (issue): {MINI_50_STEPS:,} bytes over 50 steps, first {MINI_FIRST:,}")
-    metadata = sum(len(m.group(0)) for b in bodies for m in _METADATA.finditer(json.dumps(b)))
+    print(f"  runhands: {total:,} bytes (~{sum(map(count, texts)):,} tokens) over {STEPS} steps")
     print(
-        f"  of which OpenHands' metadata lines of command results (cwd, python, finished): "
+        f"    of which OpenHands' metadata lines of command results (cwd, python, finished): "
         f"{metadata:,} bytes ({metadata / total:.0%})"
     )
+    print(f"  runhands first request: {first:,} bytes (~{count(texts[0]):,} tokens)")
+    print(f"  mini-swe-agent ({source}): {mini_total:,} bytes, first request {mini_first:,}")
     print(
         f"  ratio to mini: {ratio:.2f}x over {STEPS} steps (target <= {TARGET}x: {verdict}); "
-        f"first request {first_ratio:.2f}x"
+        f"first request {first / mini_first:.2f}x"
     )
 
 
