@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import posixpath
 import threading
+import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
 
@@ -20,6 +21,14 @@ from sandbox.isolation import (
 )
 from sandbox.protocol import MAX_READ_BYTES, CommandResult, PathKind, SandboxError
 from sandbox.pty_transport import PtyTransport
+
+# bubblewrap's words when a mount under / changed while it was bind-mounting it.
+_MOUNT_RACE = ("Can't bind mount", "Unable to apply mount flags", "Can't remount")
+_MOUNT_RACE_ATTEMPTS = 5
+
+
+def _lost_mount_race(message: str) -> bool:
+    return "bwrap:" in message and any(words in message for words in _MOUNT_RACE)
 
 
 class LocalSandbox:
@@ -88,7 +97,22 @@ class LocalSandbox:
         if self._confinement is not None:
             self._confinement.start()
             self._policy = self._confinement.policy
-        self._bash.start()
+        self._start_shell()
+
+    def _start_shell(self) -> None:
+        """Start bash; again, a few times, when bubblewrap lost a race with a mount that
+        came or went while it copied the mount table (Docker creating or removing a
+        container's overlay at that moment): that failure says nothing about the sandbox."""
+        for attempt in range(_MOUNT_RACE_ATTEMPTS):
+            try:
+                self._bash.start()
+                return
+            except SandboxError as exc:
+                if self._confinement is None or not _lost_mount_race(str(exc)):
+                    raise
+                if attempt + 1 == _MOUNT_RACE_ATTEMPTS:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def run(
         self, command: str, *, is_input: bool = False, timeout: float | None = None

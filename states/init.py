@@ -14,11 +14,14 @@ import msgspec
 
 from controller.agent.checkpoints import changes_files, save_checkpoint, settle_checkpoints
 from controller.agent.context import Next, RunContext
-from controller.agent.instructions import load_instructions, recall_knowledge, run_setup_script
+from controller.agent.instruction_steps import (
+    load_instructions,
+    recall_knowledge,
+    run_setup_script,
+)
 from controller.agent.leftovers import stop_leftovers
 from controller.agent.lifecycle import State, Trigger
-from controller.agent.mcp_tools import McpStartError
-from controller.agent.mcp_tools import start_for_run as start_mcp_servers
+from controller.agent.mcp_tools import McpServers, McpStartError, label, tool_specs
 from controller.agent.outcome import EndReason
 from controller.agent.timeline import own_events
 from controller.agent.tools import (
@@ -33,6 +36,7 @@ from state_store.events import (
     Action,
     Event,
     McpCall,
+    McpToolsListed,
     ModelResponse,
     PlannedTurn,
     ReplayPlanned,
@@ -52,7 +56,7 @@ NOT_RUN_NEW_INSTRUCTION = "Not run: the run was resumed with a new instruction (
 def run(ctx: RunContext) -> Next:
     try:
         _start_sandbox(ctx)
-        start_mcp_servers(ctx)
+        _start_mcp_servers(ctx)
         _answer_interrupted(ctx)
         run_setup_script(ctx)
         settle_checkpoints(ctx)
@@ -211,3 +215,28 @@ def _arguments(args: msgspec.Struct) -> str:
     fields = msgspec.to_builtins(args)
     fields.pop("tool", None)
     return msgspec.json.encode(fields).decode()
+
+
+def _start_mcp_servers(ctx: RunContext) -> None:
+    """init: start the run's configured servers, offer their tools beside ours, and record
+    what was offered (McpToolsListed). Raises McpStartError; nothing to do without `[mcp]`."""
+    config = ctx.config.mcp
+    if not config.any():
+        return
+    if ctx.mcp is not None:  # a second init in one process: start afresh
+        listed = {t.name for t in ctx.mcp.tools}
+        ctx.tools = [t for t in ctx.tools if t["function"]["name"] not in listed]
+        ctx.mcp.close()
+    # stdio servers run on the host, in runhands' directory (OpenHands' CLI runtime does
+    # the same; its docker runtime runs them in the sandbox); their stderr goes to mcp.log.
+    ctx.mcp = McpServers(config, log_path=str(ctx.store.run_dir / "mcp.log"))
+    tools = ctx.mcp.start({spec["function"]["name"] for spec in ctx.tools})
+    ctx.tools = ctx.tools + tool_specs(tools)
+    ctx.record(
+        McpToolsListed,
+        servers=[label(s) for s in ctx.mcp.servers],
+        tools=tools,
+        skipped=ctx.mcp.skipped,
+    )
+    for name in ctx.mcp.skipped:
+        ctx.reporter.info(f"runhands: warning: MCP tool {name} skipped: the name is taken")

@@ -22,13 +22,10 @@ import json
 import os
 import threading
 from contextlib import AsyncExitStack
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from controller.config.schema import MCPConfig, ShttpServer, SseServer, StdioServer
-from state_store.events import McpTool, McpToolsListed
-
-if TYPE_CHECKING:
-    from controller.agent.context import RunContext
+from state_store.events import McpTool
 
 CONNECT_TIMEOUT = 30.0  # OpenHands' connect timeout
 CALL_TIMEOUT = 300.0
@@ -48,7 +45,7 @@ class McpCallResult:
         self.error = error
 
 
-def _label(server: StdioServer | SseServer | ShttpServer) -> str:
+def label(server: StdioServer | SseServer | ShttpServer) -> str:
     if isinstance(server, StdioServer):
         return f"stdio {server.name} ({' '.join([server.command, *server.args])})"
     kind = "sse" if isinstance(server, SseServer) else "shttp"
@@ -132,7 +129,7 @@ class McpServers:
                 tools: list[McpTool] = []
                 prefix = len(self.config.stdio_servers) >= 2
                 for server in self.servers:
-                    current = _label(server)
+                    current = label(server)
                     session = await self._connect(stack, server)
                     self._sessions[current] = session
                     listed = await asyncio.wait_for(session.list_tools(), CONNECT_TIMEOUT)
@@ -254,28 +251,3 @@ def tool_specs(tools: list[McpTool]) -> list[dict[str, Any]]:
         }
         for t in tools
     ]
-
-
-def start_for_run(ctx: RunContext) -> None:
-    """init: start the run's configured servers, offer their tools beside ours, and record
-    what was offered (McpToolsListed). Raises McpStartError; nothing to do without `[mcp]`."""
-    config = ctx.config.mcp
-    if not config.any():
-        return
-    if ctx.mcp is not None:  # a second init in one process: start afresh
-        listed = {t.name for t in ctx.mcp.tools}
-        ctx.tools = [t for t in ctx.tools if t["function"]["name"] not in listed]
-        ctx.mcp.close()
-    # stdio servers run on the host, in runhands' directory (OpenHands' CLI runtime does
-    # the same; its docker runtime runs them in the sandbox); their stderr goes to mcp.log.
-    ctx.mcp = McpServers(config, log_path=str(ctx.store.run_dir / "mcp.log"))
-    tools = ctx.mcp.start({spec["function"]["name"] for spec in ctx.tools})
-    ctx.tools = ctx.tools + tool_specs(tools)
-    ctx.record(
-        McpToolsListed,
-        servers=[_label(s) for s in ctx.mcp.servers],
-        tools=tools,
-        skipped=ctx.mcp.skipped,
-    )
-    for name in ctx.mcp.skipped:
-        ctx.reporter.info(f"runhands: warning: MCP tool {name} skipped: the name is taken")

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 import platformdirs
 
-from controller.config import mcp
+from controller.config.mcp import file_settings as mcp_file_settings
 from controller.config.openhands_keys import OPENHANDS_ONLY_KEYS, OPENHANDS_ONLY_SECTIONS
 from controller.config.schema import SECTIONS, ConfigError
 from controller.config.settings import FIELDS, Setting, convert, shown
@@ -96,7 +96,7 @@ def _parse_file(path: str, display: str) -> _FileLayer:
         if section in SECTIONS:
             _parse_section(section, body, layer, path, display)
         elif section == "mcp":
-            layer.values.update(mcp.file_settings(body, path, display))
+            layer.values.update(mcp_file_settings(body, path, display))
         elif section in OPENHANDS_ONLY_SECTIONS:
             if body:  # an empty, all-commented section changes nothing: no need to warn
                 layer.ignored.append(f"[{section}]")

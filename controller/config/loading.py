@@ -8,8 +8,8 @@ from collections.abc import Mapping
 import msgspec
 from dotenv import dotenv_values
 
-from controller.config import mcp
 from controller.config.files import NamedLLMs, config_files, load_files
+from controller.config.mcp import env_settings as mcp_env_settings
 from controller.config.openhands_keys import openhands_env_names
 from controller.config.schema import (
     APPROXIMATE_CONDENSER_TYPES,
@@ -74,7 +74,7 @@ def load_config(
             layer = _without_llm_env(layer, label, llm_config_name, warnings)
         values.update(_log_level_layer(layer, label, warnings))  # below LOG_ALL_EVENTS
         values.update(_env_layer(layer, label))
-        values.update(mcp.env_settings(layer, label))
+        values.update(mcp_env_settings(layer, label))
         warnings.extend(_ignored_openhands_env(layer, label))
     values.update(_flag_layer(flags or {}))
     sources = {k: s.source for k, s in values.items()} | named_sources
