@@ -4,7 +4,6 @@ the real CLI and a scripted model that keeps every request."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from state_store.events import (
 )
 from state_store.store import read_events
 from tests.conftest import TEST_API_KEY, Cli
-from tests.e2e.test_resume import start
+from tests.e2e.test_resume import kill_once_saved, start
 from tests.scripted_model import bash, finish
 
 pytestmark = pytest.mark.e2e
@@ -130,13 +129,7 @@ def test_resume_after_a_kill_uses_the_saved_text_not_the_file(cli: Cli, scripted
     model = scripted([bash("sleep 60"), finish("done")])
     proc = start(cli, model, "run", "-n", "killed", "-t", "go", env={"SANDBOX_SOFT_TIMEOUT": "120"})
     log = cli.state_dir / "killed" / "events.jsonl"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and b'"sleep 60"' not in (
-        log.read_bytes() if log.exists() else b""
-    ):
-        time.sleep(0.02)
-    proc.kill()
-    proc.wait()
+    kill_once_saved(proc, log, b'"sleep 60"')
     write(cli.workspace / "AGENTS.md", "CHANGED rules\n")
     (microagents(cli) / "yummy.md").unlink()
 

@@ -56,6 +56,15 @@ def start(cli: Cli, model, *args: str, env: dict | None = None) -> subprocess.Po
     )
 
 
+def kill_once_saved(proc: subprocess.Popen, log: Path, text: bytes) -> None:
+    """SIGKILL the run once its log holds `text` (e.g. the action it is in the middle of)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and text not in (log.read_bytes() if log.exists() else b""):
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+
+
 def wait_for_lines(log: Path, count: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
@@ -92,13 +101,7 @@ def test_leftover_processes_of_a_killed_run_are_stopped_on_resume(cli: Cli, scri
     model = scripted([*turns, finish()])
     proc = start(cli, model, "run", "-n", "bg", "-t", "x", env={"SANDBOX_SOFT_TIMEOUT": "120"})
     log = cli.state_dir / "bg" / "events.jsonl"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and b'"sleep 60"' not in (
-        log.read_bytes() if log.exists() else b""
-    ):
-        time.sleep(0.02)
-    proc.kill()
-    proc.wait()
+    kill_once_saved(proc, log, b'"sleep 60"')
     pid = int((cli.workspace / "bg.pid").read_text())
     os.kill(pid, 0)  # still running: the killed runhands could not clean up
 
