@@ -151,7 +151,8 @@ def test_stress_long_output_with_soft_and_hard_timeout(sandbox: Sandbox) -> None
     refused = sandbox.run("ls")
     assert refused.exit_code == -1
     assert "The previous command is still running" in refused.note
-    assert sandbox.run("C-c", is_input=True).exit_code == 130
+    # On a loaded machine the flood may outlast C-c's grace: then '' fetches the rest.
+    assert _until_done(sandbox, "C-c").exit_code == 130
     assert sandbox.run("ls").exit_code == 0
 
 
