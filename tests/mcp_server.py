@@ -1,6 +1,7 @@
-"""A small MCP stdio server for the tests, written with the `mcp` SDK: `add(a, b)` and
-`echo(text)`. Each call is appended to the file named by MCP_TEST_CALLS (when set), so a
-test can tell whether the live server was called."""
+"""A small MCP stdio server for the tests, written with the `mcp` SDK: `add(a, b)`,
+`echo(text)` and `write_note(name, text)` (a file in its working directory, the run's).
+Each call is appended to the file named by MCP_TEST_CALLS (when set), so a test can tell
+whether the live server was called."""
 
 from __future__ import annotations
 
@@ -30,6 +31,15 @@ def echo(text: str) -> str:
     """Echo the text back."""
     _note(f"echo {text}")
     return text
+
+
+@server.tool()
+def write_note(name: str, text: str) -> str:
+    """Write a text file in the working directory."""
+    _note(f"write_note {name}")
+    with open(name, "w") as fh:
+        fh.write(text)
+    return "written"
 
 
 if __name__ == "__main__":

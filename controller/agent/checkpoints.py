@@ -19,6 +19,7 @@ from state_store.events import (
     ChangeSummary,
     Checkpoint,
     ExecuteBash,
+    McpCall,
     Snapshot,
     StrReplaceEditor,
     ToolArgs,
@@ -59,10 +60,11 @@ def checkpoint_store(config: AppConfig, run_dir: Path, workspace: Path) -> Check
 
 
 def changes_files(args: ToolArgs) -> bool:
-    """Tool calls that may change the workspace (a shell command may change anything)."""
+    """Tool calls that may change the workspace (a shell command may change anything; so
+    may an MCP server: a filesystem server writes files, and it runs in the workspace)."""
     if isinstance(args, StrReplaceEditor):
         return args.command != "view"
-    return isinstance(args, ExecuteBash)
+    return isinstance(args, ExecuteBash | McpCall)
 
 
 def save_checkpoint(ctx: RunContext, *, base_commit: str = "", first: bool = False) -> None:

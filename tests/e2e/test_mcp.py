@@ -72,8 +72,8 @@ def test_mcp_tools_are_offered_called_recorded_and_the_server_stopped(cli: Cli, 
     model, events = _mcp_run(cli, scripted)
 
     offered = [t["function"]["name"] for t in model.requests[0]["tools"]]
-    assert offered[-2:] == ["add", "echo"] and "execute_bash" in offered
-    add_spec = model.requests[0]["tools"][-2]["function"]
+    assert offered[-3:] == ["add", "echo", "write_note"] and "execute_bash" in offered
+    add_spec = model.requests[0]["tools"][-3]["function"]
     assert add_spec["description"] == "Add two integers."
     assert add_spec["parameters"]["required"] == ["a", "b"]
 
@@ -84,7 +84,7 @@ def test_mcp_tools_are_offered_called_recorded_and_the_server_stopped(cli: Cli, 
     assert json.loads(tool_messages[1]["content"])["content"][0]["text"] == "hi"
 
     listed = [e for e in events if isinstance(e, McpToolsListed)]
-    assert [t.name for t in listed[0].tools] == ["add", "echo"]
+    assert [t.name for t in listed[0].tools] == ["add", "echo", "write_note"]
     actions = [e.args for e in events if isinstance(e, Action)]
     assert McpCall(name="add", arguments={"a": 2, "b": 3}) in actions
     observed = [e for e in events if isinstance(e, Observation) and e.tool == "add"]
@@ -95,6 +95,17 @@ def test_mcp_tools_are_offered_called_recorded_and_the_server_stopped(cli: Cli, 
     shown = cli.run("inspect", "m")
     assert shown.returncode == 0, shown.stderr
     assert "add" in shown.stdout + shown.stderr
+
+
+def test_a_file_an_mcp_server_writes_is_in_the_steps_checkpoint(cli: Cli, scripted) -> None:
+    _config(cli)
+    call = ("write_note", {"name": "note.txt", "text": "from mcp\n"})
+    model = scripted([Turn(tool_calls=[call]), finish()])
+    result = cli.run("run", "-n", "m", "-t", "note", model=model)
+    assert result.returncode == 0, result.stderr
+    step = cli.run("diff", "m", "--step", "1")
+    assert step.returncode == 0, step.stderr
+    assert "note.txt" in step.stdout and "+from mcp" in step.stdout
 
 
 def test_a_bad_argument_is_an_error_result_the_model_sees(cli: Cli, scripted) -> None:
