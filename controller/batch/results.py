@@ -13,6 +13,7 @@ from typing import IO
 import msgspec
 
 from controller.agent.outcome import EndReason
+from controller.errors import UserError
 from state_store.events import ChangeSummary
 from state_store.files import write_atomic
 
@@ -100,8 +101,6 @@ class ResultsFile:
             try:
                 result = _decoder.decode(line)
             except msgspec.DecodeError as e:
-                from controller.errors import UserError
-
                 raise UserError(f"{self.path}:{number}: damaged result ({e})") from None
             results[result.id] = result  # the last line of a task is its result
         return results

@@ -206,7 +206,7 @@ def _start(
         if setup.exit_code != 0:
             return _not_run(task, f"setup failed (exit {setup.exit_code}): {setup.output_tail}")
     try:
-        with _reporter(out, task, loaded, listener) as reporter:
+        with _RunLog(out, task, loaded, listener) as reporter:
             start_run(
                 loaded,
                 task.task,
@@ -230,7 +230,7 @@ def _resume(
     out = Path(settings.out)
     try:
         loaded = task_config(task, settings, workspace_path(out, task.id))
-        with _reporter(out, task, loaded, listener) as reporter:
+        with _RunLog(out, task, loaded, listener) as reporter:
             resume_run(
                 loaded, task.id, None, json_lines=False, reporter=reporter, controls=controls
             )
@@ -241,7 +241,7 @@ def _resume(
     return True
 
 
-class _reporter:
+class _RunLog:
     """The run's progress into `<out>/logs/<id>.log` (appended across attempts), each
     event also handed to the batch's listener."""
 
