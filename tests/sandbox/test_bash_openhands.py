@@ -151,9 +151,19 @@ def test_stress_long_output_with_soft_and_hard_timeout(sandbox: Sandbox) -> None
     refused = sandbox.run("ls")
     assert refused.exit_code == -1
     assert "The previous command is still running" in refused.note
-    # On a loaded machine the flood may outlast C-c's grace: then '' fetches the rest.
-    assert _until_done(sandbox, "C-c").exit_code == 130
-    assert sandbox.run("ls").exit_code == 0
+    # On a loaded machine bash's SIGINT handling races with its fork of the next `sleep`:
+    # the C-c may be lost (seen: the flood went on) or end the loop with another status
+    # (seen: 0). The model then presses C-c again, which kills the job if need be; what it
+    # must see is the flood stopping and the shell taking commands again. Exit 130 on C-c
+    # is checked where no race exists (test_bash_session.py).
+    stopped = sandbox.run("C-c", is_input=True, timeout=5)
+    for _ in range(3):
+        if not stopped.still_running:
+            break
+        stopped = sandbox.run("C-c", is_input=True, timeout=5)
+    assert not stopped.still_running, "C-c did not stop the flood"
+    after = sandbox.run("ls -a")
+    assert after.exit_code == 0 and ".." in after.output.split()
 
 
 def test_no_ps2_in_output(sandbox: Sandbox) -> None:
