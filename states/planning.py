@@ -12,6 +12,8 @@ from controller.agent.condenser import (
     why_condense,
 )
 from controller.agent.context import Next, RunContext
+from controller.agent.history import Message
+from controller.agent.lean_view import model_view
 from controller.agent.lifecycle import Trigger
 from controller.agent.outcome import EndReason
 from controller.model_client import (
@@ -63,9 +65,14 @@ def _condense_if_needed(ctx: RunContext) -> None:
     if ctx.window is None:
         ctx.window = input_window(ctx.config) or 0
     reserve = tools_tokens(ctx.tools)
-    reason = why_condense(ctx.config, ctx.messages, ctx.window, reserve)
+    reason = why_condense(ctx.config, _view(ctx), ctx.window, reserve)
     if reason:
         condense(ctx, reason, ctx.window, reserve)
+
+
+def _view(ctx: RunContext) -> list[Message]:
+    """The history as the model is sent it (controller/agent/lean_view.py)."""
+    return model_view(ctx.messages, ctx.config.condenser.outputs_kept())
 
 
 def _complete(ctx: RunContext, on_retry: RetryHook, on_switch: SwitchHook) -> Completion:
@@ -74,11 +81,12 @@ def _complete(ctx: RunContext, on_retry: RetryHook, on_switch: SwitchHook) -> Co
     _condense_if_needed(ctx)
     for attempt in range(_CONTEXT_RETRIES + 1):
         try:
-            return ctx.client.complete(ctx.messages, ctx.tools, on_retry, on_switch=on_switch)
+            view = _view(ctx)
+            return ctx.client.complete(view, ctx.tools, on_retry, on_switch=on_switch)
         except ContextWindowExceeded as e:
-            known = ctx.window or estimate_tokens(ctx.messages)
+            sent = estimate_tokens(view)
             # The window is smaller than we thought: aim at what was just refused.
-            ctx.window = int(min(known, estimate_tokens(ctx.messages)) * 0.7)
+            ctx.window = int(min(ctx.window or sent, sent) * 0.7)
             if (
                 attempt == _CONTEXT_RETRIES
                 or condense(ctx, f"the provider said: {e}", ctx.window) is None

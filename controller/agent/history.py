@@ -52,7 +52,6 @@ def to_message(event: Event) -> Message | None:
         return {
             "role": "tool",
             "tool_call_id": event.tool_call_id,
-            "name": event.tool,
             "content": event.content,
         }
     return None

@@ -24,5 +24,10 @@ CONTINUE_MESSAGE = (
 )
 
 
-def system_prompt(workdir: str) -> str:
-    return SYSTEM_PROMPT.format(workdir=workdir)
+# Said once here rather than in every stand-in (controller/agent/lean_view.py).
+MASKING_NOTE = "- `[Old output omitted ...]`: rerun the command if you need that output.\n"
+
+
+def system_prompt(workdir: str, *, outputs_masked: bool = False) -> str:
+    """The system prompt; `outputs_masked`: old tool outputs are sent as stand-ins."""
+    return SYSTEM_PROMPT.format(workdir=workdir) + (MASKING_NOTE if outputs_masked else "")

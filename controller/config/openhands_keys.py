@@ -63,7 +63,7 @@ OPENHANDS_ONLY_KEYS: dict[str, frozenset[str]] = {
     # llm_config: summaries always come from the run's model.
     "condenser": _names(
         """
-        max_event_length attention_window max_events summary_max_length llm_config
+        max_event_length max_events summary_max_length llm_config
         condensers
         """
     ),

@@ -151,6 +151,20 @@ class CondenserConfig(msgspec.Struct, kw_only=True):
     keep_first: Annotated[int, msgspec.Meta(ge=1)] = 1
     # Also condense when the model's view holds more messages than this.
     max_size: Annotated[int, msgspec.Meta(ge=4)] | None = None
+    # Tool results shown whole; older ones are sent as a one-line stand-in (0: all whole).
+    # The events keep them all (see controller/agent/lean_view.py).
+    keep_outputs: Annotated[int, msgspec.Meta(ge=0)] = 5  # SWE-agent's default
+    # OpenHands' observation_masking window, in events (an action and its result each):
+    # when set, half of it is keep_outputs.
+    attention_window: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+    def outputs_kept(self) -> int:
+        """How many recent tool results the model is shown whole (0: all)."""
+        if CONDENSER_TYPES[self.type] == "noop":
+            return 0  # no condenser: the history goes as recorded
+        if self.attention_window is not None:
+            return max(1, self.attention_window // 2)
+        return self.keep_outputs
 
 
 class StdioServer(msgspec.Struct, kw_only=True, frozen=True):

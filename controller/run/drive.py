@@ -72,7 +72,9 @@ def drive(
         client_future=pool.submit(_make_client, config, controls.stop),
         editor=Editor(sandbox),
         tools=tool_specs(_enabled_tools(config)),
-        messages=build_messages(system_prompt(workdir), history),
+        messages=build_messages(
+            system_prompt(workdir, outputs_masked=config.condenser.outputs_kept() > 0), history
+        ),
         events=history,
         runtime_before=snapshot.counters.runtime_s,
         checkpoints=open_checkpoints(config, store.run_dir, host_workdir, reporter),

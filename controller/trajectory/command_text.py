@@ -75,6 +75,35 @@ def join_command_text(
     return "\n".join(line for line in lines if line)
 
 
+def metadata_tail(text: str) -> tuple[str, str, str, int | None]:
+    """A command observation less its trailing metadata lines (see `join_command_text`),
+    with their values: working directory, python interpreter ("" when absent) and the exit
+    code of `[Command finished with exit code N]` (None: not a completed command)."""
+    finished = _FINISHED_LINE.search(text)
+    if finished is None:
+        return text, "", "", None
+    text = text[: finished.start()]
+    values = []
+    for line in (_PYTHON_LINE, _CWD_LINE):
+        found = line.search(text)
+        values.append(found.group(1) if found else "")
+        text = text[: found.start()] if found else text
+    return text, values[1], values[0], int(finished.group(1))
+
+
+def exit_line_at_end(text: str) -> str:
+    """The `[The command completed with exit code N.]` line text ends with, or ""."""
+    done = _EXIT_LINE.search(text)
+    return done.group(1) if done else ""
+
+
+def exit_code_of(line: str) -> int:
+    """The exit code an `exit_line_at_end` line gives."""
+    done = _EXIT_LINE.search(line)
+    assert done is not None, line
+    return int(done.group(2))
+
+
 def split_command_text(text: str, exit_code: int | None) -> tuple[str, CmdMetadata]:
     """Our command observation split the OpenHands way: the output as content, the
     continuation prefix, the exit-code or running note as `suffix`, the working directory

@@ -822,3 +822,16 @@ def test_a_file_cannot_loosen_a_saved_runs_sandbox_policy(lay: Layout) -> None:
     assert sum("ignored" in w and "sandbox." in w for w in loaded.warnings) == 3
     from_env = overlay_config(saved, lay.load({"SANDBOX_ISOLATION": "read-only"}))
     assert from_env.sandbox.isolation == "read-only"
+
+
+def test_how_many_outputs_the_model_sees_whole_is_configured(lay: Layout) -> None:
+    """`[condenser] keep_outputs` (controller/agent/lean_view.py), its environment name,
+    and OpenHands' observation_masking `attention_window`, which counts events."""
+    assert lay.load().config.condenser.outputs_kept() == 5
+    env = {"CONDENSER_KEEP_OUTPUTS": "0"}
+    assert lay.load(env).config.condenser.outputs_kept() == 0
+    lay.write(lay.project_file, '[condenser]\ntype = "observation_masking"\nattention_window = 8\n')
+    loaded = lay.load()
+    assert loaded.config.condenser.outputs_kept() == 4 and loaded.warnings == []
+    lay.write(lay.project_file, "[condenser]\nkeep_outputs = -1\n")
+    assert "keep_outputs" in lay.error()

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from state_store.events import Observation
 from tests.conftest import Cli
+from tests.e2e.test_run import events_of
 from tests.scripted_model import bash, finish
 
 pytestmark = pytest.mark.e2e
@@ -48,14 +50,25 @@ def test_the_model_gets_openhands_command_observations(cli: Cli, scripted) -> No
         f"`is_input` to `true`, you can interact with the current process: {TEMPLATE}]"
     )
     workdir = f"[Current working directory: {cli.workspace.resolve()}]"
-    assert seen[2].startswith(
-        f"[The command completed with exit code 130. CTRL+C was sent.]\n{workdir}\n"
-    )
-    assert seen[2].endswith("\n[Command finished with exit code 130]")
+    # The model is sent the metadata lines once, and again only when they change; not
+    # `[Command finished with exit code N]`, which repeats the line before it
+    # (controller/agent/lean_view.py).
+    lines = seen[2].split("\n")
+    assert lines[:2] == ["[The command completed with exit code 130. CTRL+C was sent.]", workdir]
+    assert lines[2].startswith("[Python interpreter: ") and len(lines) == 3
     assert seen[3] == "ERROR: No previous running command to retrieve logs from."
-    lines = seen[4].split("\n")
-    assert lines[:3] == ["done", "[The command completed with exit code 0.]", workdir]
-    assert lines[-1] == "[Command finished with exit code 0]"
+    assert seen[4] == "done\n[The command completed with exit code 0.]"
+    # The run's log keeps OpenHands' whole text (trajectories, replay).
+    saved = [e.content for e in events_of(cli) if isinstance(e, Observation)]
+    assert saved[2].startswith(seen[2] + "\n") and saved[2].endswith(
+        "\n[Command finished with exit code 130]"
+    )
+    assert saved[4].split("\n")[:3] == [
+        "done",
+        "[The command completed with exit code 0.]",
+        workdir,
+    ]
+    assert saved[4].endswith("\n[Command finished with exit code 0]")
 
 
 def _run_pair(
