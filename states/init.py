@@ -17,6 +17,7 @@ from controller.agent.context import Next, RunContext
 from controller.agent.instruction_steps import (
     load_instructions,
     recall_knowledge,
+    recall_missed,
     run_setup_script,
 )
 from controller.agent.leftovers import stop_leftovers
@@ -61,6 +62,7 @@ def run(ctx: RunContext) -> Next:
         run_setup_script(ctx)
         settle_checkpoints(ctx)
         load_instructions(ctx)
+        recall_missed(ctx)
         _give_instruction(ctx)
         replayed = _replay(ctx)
     except SandboxError as e:
@@ -144,7 +146,8 @@ def _replay(ctx: RunContext) -> int:
         number = ctx.snapshot.counters.steps + 1
         if turn.args is None:
             if turn.source == "user":
-                ctx.record(UserMessage, content=turn.content, origin="instruction")
+                message = ctx.record(UserMessage, content=turn.content, origin="instruction")
+                recall_knowledge(ctx, message)  # as OpenHands recalls for each user message
             else:
                 ctx.record(ModelResponse, step=number, model=REPLAY_MODEL, content=turn.content)
             continue

@@ -80,6 +80,20 @@ def recall_knowledge(ctx: RunContext, message: Event) -> None:
         ctx.record(KnowledgeRecalled, for_seq=message.seq, recalled=recalled)
 
 
+def recall_missed(ctx: RunContext) -> None:
+    """At (re)start: recall for the later user messages a crash left unanswered (saved, but
+    not what they triggered). Matching again is safe: the files are the saved ones, and a
+    message that triggered nothing triggers nothing again."""
+    loaded = _loaded(ctx.events)
+    if loaded is None:
+        return
+    answered = {e.for_seq for e in ctx.events if isinstance(e, KnowledgeRecalled)}
+    for event in list(ctx.events):
+        new = isinstance(event, UserMessage) and event.seq > loaded.seq
+        if new and event.seq not in answered:
+            recall_knowledge(ctx, event)
+
+
 def run_setup_script(ctx: RunContext) -> None:
     """OpenHands' `maybe_run_setup_script`: source `.openhands/setup.sh` in the agent's
     shell (its exports and `cd` persist) once, when a new run starts; a failure is a

@@ -66,12 +66,16 @@ def load_config(
     files = load_files(config_files(config_file, cwd, user_config_dir), cwd)
     values = {**defaults(), **files.values}
     named_llms, named_sources = _named_configs(values, files.named_llms)
+    env_layers = ((dotenv_environment(cwd, env), ".env"), (env, "environment"))
+    asked_by = f"-l {llm_config_name}"
+    if not llm_config_name and (llm_config_name := _agent_llm_config(values, env_layers)):
+        asked_by = f"[agent] llm_config {llm_config_name}"
     if llm_config_name:
-        _select_llm(llm_config_name, values, files.named_llms)
+        _select_llm(llm_config_name, asked_by, values, files.named_llms)
     warnings = list(files.warnings)
-    for layer, label in ((dotenv_environment(cwd, env), ".env"), (env, "environment")):
+    for layer, label in env_layers:
         if llm_config_name:
-            layer = _without_llm_env(layer, label, llm_config_name, warnings)
+            layer = _without_llm_env(layer, label, asked_by, warnings)
         values.update(_log_level_layer(layer, label, warnings))  # below LOG_ALL_EVENTS
         values.update(_env_layer(layer, label))
         values.update(mcp_env_settings(layer, label))
@@ -183,7 +187,7 @@ def _ignored_openhands_env(env: Mapping[str, str], label: str) -> list[str]:
 
 
 def _without_llm_env(
-    env: Mapping[str, str], label: str, llm_config_name: str, warnings: list[str]
+    env: Mapping[str, str], label: str, asked_by: str, warnings: list[str]
 ) -> dict[str, str]:
     """With -l NAME, OpenHands replaces the [llm] object the environment was applied to by
     [llm.NAME] (core/main.py after utils.py: load_from_env), so LLM_* variables are lost.
@@ -191,8 +195,7 @@ def _without_llm_env(
     dropped = sorted(n for n in env if n.startswith("LLM_") and n in ENV_NAMES and env[n])
     if dropped:
         warnings.append(
-            f"{label}: {', '.join(dropped)} ignored: -l {llm_config_name} replaces [llm] "
-            "(as in OpenHands)"
+            f"{label}: {', '.join(dropped)} ignored: {asked_by} replaces [llm] (as in OpenHands)"
         )
     return {n: v for n, v in env.items() if n not in dropped}
 
@@ -245,7 +248,20 @@ def _llm_name(name: str) -> str:
     return name.strip("[]").removeprefix("llm.")
 
 
-def _select_llm(name: str, values: dict[str, Setting], named: NamedLLMs) -> None:
+def _agent_llm_config(
+    values: dict[str, Setting], env_layers: tuple[tuple[Mapping[str, str], str], ...]
+) -> str | None:
+    """OpenHands' `[agent] llm_config` / `AGENT_LLM_CONFIG` (the environment winning):
+    the named `[llm.NAME]` the agent uses (config.get_llm_config_from_agent)."""
+    name = None
+    if (setting := values.get("agent.llm_config")) is not None:
+        name = setting.value
+    for layer, _ in env_layers:
+        name = layer.get("AGENT_LLM_CONFIG") or name
+    return name or None
+
+
+def _select_llm(name: str, asked_by: str, values: dict[str, Setting], named: NamedLLMs) -> None:
     """Make `[llm.NAME]` (already over `[llm]`) the effective `llm`, as `-l NAME` asks."""
     name = _llm_name(name)
     if name == "llm":  # OpenHands' name for the base section
@@ -253,8 +269,7 @@ def _select_llm(name: str, values: dict[str, Setting], named: NamedLLMs) -> None
     if name not in named:
         available = ", ".join(sorted(named)) or "none defined"
         raise ConfigError(
-            f"--llm-config {name}: no [llm.{name}] section in the config files "
-            f"(available: {available})"
+            f"{asked_by}: no [llm.{name}] section in the config files (available: {available})"
         )
     for key, setting in named[name].items():
         values[f"llm.{key}"] = setting

@@ -40,7 +40,7 @@ OPENHANDS_ONLY_KEYS: dict[str, frozenset[str]] = {
     ),
     "agent": _names(
         """
-        cli_mode llm_config classpath system_prompt_filename enable_browsing
+        cli_mode classpath system_prompt_filename enable_browsing
         enable_llm_editor enable_jupyter enable_condensation_request
         enable_mcp enable_history_truncation
         enable_som_visual_browsing enable_plan_mode condenser model_routing extended runtime

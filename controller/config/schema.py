@@ -90,6 +90,9 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     # (controller/agent/instructions.py); knowledge microagents left out by name.
     enable_prompt_extensions: bool = True
     disabled_microagents: list[str] = []
+    # OpenHands' `[agent] llm_config`: the agent's model is `[llm.NAME]`, as with `-l NAME`
+    # (a `-l` on the command line wins).
+    llm_config: str | None = None
 
 
 class SandboxConfig(msgspec.Struct, kw_only=True):

@@ -293,8 +293,24 @@ def test_l_drops_llm_environment_as_openhands_and_flags_still_win(lay: Layout) -
 def test_missing_named_llm_lists_the_available_ones(lay: Layout) -> None:
     lay.write(lay.project_file, NAMED_TOML)
     assert lay.error(llm_config_name="gpt5") == (
-        "--llm-config gpt5: no [llm.gpt5] section in the config files (available: careful, fast)"
+        "-l gpt5: no [llm.gpt5] section in the config files (available: careful, fast)"
     )
+
+
+def test_the_agents_llm_config_picks_a_named_section_as_l_would(lay: Layout) -> None:
+    """OpenHands' `[agent] llm_config` / `AGENT_LLM_CONFIG` (config.get_llm_config_from_agent):
+    the agent runs on `[llm.NAME]`; a `-l` given on the command line wins."""
+    lay.write(lay.project_file, NAMED_TOML + '\n[agent]\nllm_config = "careful"\n')
+    loaded = lay.load({"LLM_TEMPERATURE": "0.9"})
+    assert (loaded.config.llm.model, loaded.config.llm.temperature) == ("careful-model", 0.0)
+    assert loaded.warnings == [
+        "environment: LLM_TEMPERATURE ignored: [agent] llm_config careful replaces [llm] "
+        "(as in OpenHands)"
+    ]
+    assert lay.load({"AGENT_LLM_CONFIG": "fast"}).config.llm.model == "fast-model"
+    assert lay.load(llm_config_name="fast").config.llm.model == "fast-model"
+    lay.write(lay.project_file, NAMED_TOML + '\n[agent]\nllm_config = "gpt5"\n')
+    assert lay.error().startswith("[agent] llm_config gpt5: no [llm.gpt5] section")
 
 
 def test_missing_named_llm_without_any_section(lay: Layout) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -187,3 +188,63 @@ def test_no_server_outlives_an_interrupted_or_killed_run(cli: Cli, scripted, sig
             proc.wait()
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def http_server(request: pytest.FixtureRequest, cli: Cli):
+    """The test server over HTTP on 127.0.0.1 (param: "sse" or "shttp"), wanting a key."""
+    port = _free_port()
+    env = {**os.environ, "MCP_TEST_CALLS": str(cli.home / "calls")}
+    proc = subprocess.Popen(
+        [sys.executable, SERVER, request.param, str(port), "k3y"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, "the MCP test server exited"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the MCP test server did not listen"
+                time.sleep(0.1)
+        path = "/sse" if request.param == "sse" else "/mcp"
+        yield request.param, f"http://127.0.0.1:{port}{path}"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("http_server", ["sse", "shttp"], indirect=True)
+def test_sse_and_streamable_http_servers_with_an_api_key(cli: Cli, scripted, http_server) -> None:
+    """OpenHands' `sse_servers` / `shttp_servers` entries ({url, api_key}) through the SDK's
+    clients: offered, called with the key sent as OpenHands sends it, recorded."""
+    kind, url = http_server
+    entry = _inline({"url": url, "api_key": "k3y"})
+    (cli.workspace / "config.toml").write_text(f"[mcp]\n{kind}_servers = [{entry}]\n")
+    model = scripted([Turn(tool_calls=[("add", {"a": 40, "b": 2})]), finish("42")])
+    result = cli.run("run", "-n", "h", "-t", "add", model=model)
+    assert result.returncode == 0, result.stderr
+    offered = [t["function"]["name"] for t in model.requests[0]["tools"]]
+    assert offered[-3:] == ["add", "echo", "write_note"]
+    reply = next(m for m in model.requests[1]["messages"] if m["role"] == "tool")
+    assert json.loads(reply["content"])["content"][0]["text"] == "42"
+    assert _calls(cli) == ["add 40 2"]
+    assert "k3y" not in cli.saved_bytes().decode(errors="replace")  # a secret: never saved
+
+    # A wrong key: the server refuses, and the run stops at init (exit 4), naming the server.
+    (cli.workspace / "config.toml").write_text(
+        f"[mcp]\n{kind}_servers = [{_inline({'url': url, 'api_key': 'wrong'})}]\n"
+    )
+    refused = cli.run("run", "-n", "h2", "-t", "add", model=scripted([finish()]))
+    assert refused.returncode == 4, refused.stderr
+    assert url in refused.stderr or "127.0.0.1" in refused.stderr

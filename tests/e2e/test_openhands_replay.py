@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from controller.agent.tools import INTERRUPTED_ACTION
-from state_store.events import Action, ExecuteBash, ModelResponse, Observation, UserMessage
+from state_store.events import (
+    Action,
+    ExecuteBash,
+    KnowledgeRecalled,
+    ModelResponse,
+    Observation,
+    UserMessage,
+)
 from state_store.store import EVENTS_FILE, read_events
 from tests.conftest import REPO, Cli
 from tests.scripted_model import finish
@@ -215,3 +222,59 @@ def test_replay_continue_calls_recorded_mcp_tools_on_the_run_servers(cli: Cli, s
     log = read_events(cli.state_dir / "again" / EVENTS_FILE)
     names = [c.name for e in log if isinstance(e, ModelResponse) for c in e.tool_calls]
     assert names == ["add", "echo", "finish"]
+
+
+def test_a_replayed_user_message_triggers_knowledge_as_a_live_one(
+    cli: Cli, scripted, tmp_path: Path
+) -> None:
+    """OpenHands recalls knowledge microagents for every user message, replayed ones too:
+    the microagent follows the message with its trigger, in the model's view and the log."""
+    events = json.loads((TRAJECTORIES / "basic_interactions.json").read_text())[:-1]
+    path = tmp_path / "no_finish.json"
+    path.write_text(json.dumps(events))
+    agents = cli.workspace / ".openhands" / "microagents"
+    agents.mkdir(parents=True)
+    (agents / "maths.md").write_text("---\ntriggers: [goldbach]\n---\nCite the conjecture.\n")
+    model = scripted([finish("4")])
+    result = cli.run("run", "-n", "r", model=model, env={"REPLAY_TRAJECTORY_PATH": str(path)})
+    assert result.returncode == 0, result.stderr
+    contents = [m["content"] for m in model.requests[0]["messages"]]
+    at = next(i for i, c in enumerate(contents) if c.startswith("No, I mean by Goldbach"))
+    assert "Cite the conjecture." in contents[at + 1]
+    assert sum("Cite the conjecture." in c for c in contents) == 1
+    saved = read_events(cli.state_dir / "r" / EVENTS_FILE)
+    recalled = [e for e in saved if isinstance(e, KnowledgeRecalled)]
+    asked = next(e for e in saved if isinstance(e, UserMessage) and "Goldbach" in e.content)
+    assert [e.for_seq for e in recalled] == [asked.seq]
+
+
+def test_a_crash_between_a_replayed_message_and_its_recall_loses_nothing(
+    cli: Cli, scripted, tmp_path: Path
+) -> None:
+    """Killed right after the replayed message is saved (the fault point, before the next
+    write): the resume recalls its knowledge, once."""
+    events = json.loads((TRAJECTORIES / "basic_interactions.json").read_text())[:-1]
+    path = tmp_path / "no_finish.json"
+    path.write_text(json.dumps(events))
+    agents = cli.workspace / ".openhands" / "microagents"
+    agents.mkdir(parents=True)
+    (agents / "maths.md").write_text("---\ntriggers: [goldbach]\n---\nCite the conjecture.\n")
+    env = {"REPLAY_TRAJECTORY_PATH": str(path)}
+    for n in range(1, 80):
+        name = f"r{n}"
+        fault = {**env, "RUNHANDS_TEST_FAULT": f"kill@{n}"}
+        cli.run("run", "-n", name, model=scripted([]), env=fault)
+        log = cli.state_dir / name / EVENTS_FILE
+        saved = read_events(log) if log.exists() else []
+        if saved and isinstance(saved[-1], UserMessage) and "Goldbach" in saved[-1].content:
+            break
+    else:
+        pytest.fail("no write boundary fell right after the replayed message")
+    model = scripted([finish("4")])
+    resumed = cli.run("resume", name, model=model, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    saved = read_events(cli.state_dir / name / EVENTS_FILE)
+    asked = next(e for e in saved if isinstance(e, UserMessage) and "Goldbach" in e.content)
+    assert [e.for_seq for e in saved if isinstance(e, KnowledgeRecalled)] == [asked.seq]
+    contents = [m["content"] for m in model.requests[0]["messages"]]
+    assert sum("Cite the conjecture." in c for c in contents) == 1
