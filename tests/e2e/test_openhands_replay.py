@@ -224,17 +224,24 @@ def test_replay_continue_calls_recorded_mcp_tools_on_the_run_servers(cli: Cli, s
     assert names == ["add", "echo", "finish"]
 
 
-def test_a_replayed_user_message_triggers_knowledge_as_a_live_one(
-    cli: Cli, scripted, tmp_path: Path
-) -> None:
-    """OpenHands recalls knowledge microagents for every user message, replayed ones too:
-    the microagent follows the message with its trigger, in the model's view and the log."""
+def _goldbach_setup(cli: Cli, tmp_path: Path) -> Path:
+    """basic_interactions.json without its finish, and a microagent its second user
+    message triggers: the trajectory's path."""
     events = json.loads((TRAJECTORIES / "basic_interactions.json").read_text())[:-1]
     path = tmp_path / "no_finish.json"
     path.write_text(json.dumps(events))
     agents = cli.workspace / ".openhands" / "microagents"
     agents.mkdir(parents=True)
     (agents / "maths.md").write_text("---\ntriggers: [goldbach]\n---\nCite the conjecture.\n")
+    return path
+
+
+def test_a_replayed_user_message_triggers_knowledge_as_a_live_one(
+    cli: Cli, scripted, tmp_path: Path
+) -> None:
+    """OpenHands recalls knowledge microagents for every user message, replayed ones too:
+    the microagent follows the message with its trigger, in the model's view and the log."""
+    path = _goldbach_setup(cli, tmp_path)
     model = scripted([finish("4")])
     result = cli.run("run", "-n", "r", model=model, env={"REPLAY_TRAJECTORY_PATH": str(path)})
     assert result.returncode == 0, result.stderr
@@ -253,13 +260,7 @@ def test_a_crash_between_a_replayed_message_and_its_recall_loses_nothing(
 ) -> None:
     """Killed right after the replayed message is saved (the fault point, before the next
     write): the resume recalls its knowledge, once."""
-    events = json.loads((TRAJECTORIES / "basic_interactions.json").read_text())[:-1]
-    path = tmp_path / "no_finish.json"
-    path.write_text(json.dumps(events))
-    agents = cli.workspace / ".openhands" / "microagents"
-    agents.mkdir(parents=True)
-    (agents / "maths.md").write_text("---\ntriggers: [goldbach]\n---\nCite the conjecture.\n")
-    env = {"REPLAY_TRAJECTORY_PATH": str(path)}
+    env = {"REPLAY_TRAJECTORY_PATH": str(_goldbach_setup(cli, tmp_path))}
     for n in range(1, 80):
         name = f"r{n}"
         fault = {**env, "RUNHANDS_TEST_FAULT": f"kill@{n}"}
