@@ -19,7 +19,14 @@ import msgspec
 from controller.agent.context import RunContext
 from controller.agent.history import Message, build_messages, latest_condensation, to_message
 from controller.config import CONDENSER_TYPES, AppConfig
-from state_store.events import Condensation, Event, ModelResponse, Usage, UserMessage
+from state_store.events import (
+    Condensation,
+    Event,
+    InstructionsLoaded,
+    ModelResponse,
+    Usage,
+    UserMessage,
+)
 
 # Tokens are estimated from characters: cheap, and close enough with a safety margin.
 CHARS_PER_TOKEN = 4
@@ -84,6 +91,10 @@ def plan_cut(events: Sequence[Event], keep_first: int, budget: int) -> Cut | Non
     message, so tool results stay with their call). None when nothing new can go."""
     bearing = [(e, to_message(e)) for e in events]
     bearing = [(e, m) for e, m in bearing if m is not None]
+    # The repository's instructions (AGENTS.md...) stay with the task: they hold for the
+    # whole run.
+    loaded = [i for i, (e, _) in enumerate(bearing) if isinstance(e, InstructionsLoaded)]
+    keep_first = max(keep_first, loaded[0] + 1 if loaded else 0)
     if len(bearing) <= keep_first + 1:
         return None
     kept_until = bearing[keep_first - 1][0].seq

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from controller.agent.condenser import estimate_tokens, plan_cut, why_condense
 from controller.agent.history import SUMMARY_INTRO, build_messages
 from controller.config import AppConfig
@@ -9,6 +11,8 @@ from state_store.events import (
     Action,
     Condensation,
     ExecuteBash,
+    InstructionFile,
+    InstructionsLoaded,
     ModelResponse,
     Observation,
     ToolCall,
@@ -97,3 +101,19 @@ def test_when_to_condense() -> None:
     assert "max_size 10" in why_condense(config, big, None)
     config.condenser.type = "noop"
     assert why_condense(config, big, 2000) == ""
+
+
+def test_the_repository_instructions_stay_with_the_task() -> None:
+    """AGENTS.md holds for the whole run: a condensation keeps its message after the task."""
+    agents = InstructionFile(name="agents", path="AGENTS.md", kind="repo", content="Use tabs.")
+    run = make_run(30)
+    loaded = InstructionsLoaded(seq=2, ts=0, files=[agents])
+    events = [run[0], loaded, *[msgspec.structs.replace(e, seq=e.seq + 1) for e in run[1:]]]
+    cut = plan_cut(events, keep_first=1, budget=1000)
+    assert cut is not None and cut.kept_until == 2
+    forget = Condensation(
+        seq=999, ts=0, kept_until=cut.kept_until, forgotten_until=cut.forgotten_until
+    )
+    view = build_messages("sys", [*events, forget])
+    assert view[1]["content"] == "the task" and "Use tabs." in view[2]["content"]
+    assert view[3]["role"] == "assistant"
