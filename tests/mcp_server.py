@@ -54,8 +54,10 @@ def _http(transport: str, port: int, key: str | None) -> None:
 
     async def checked(scope, receive, send):  # type: ignore[no-untyped-def]
         headers = dict(scope.get("headers") or [])
-        if scope["type"] == "http" and key and headers.get(b"authorization") != (
-            f"Bearer {key}".encode()
+        if (
+            scope["type"] == "http"
+            and key
+            and headers.get(b"authorization") != (f"Bearer {key}".encode())
         ):
             await send({"type": "http.response.start", "status": 401, "headers": []})
             await send({"type": "http.response.body", "body": b"no key"})

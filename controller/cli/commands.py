@@ -479,11 +479,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         # Provider keys in .env (e.g. ANTHROPIC_API_KEY) must reach litellm too.
         os.environ.update(dotenv_environment(os.getcwd()))
         interrupts.install()
+        if args.name and _saved_run_exists(loaded, args.name):
+            # OpenHands restores a session given its name again and goes on with the task.
+            print(
+                f"runhands: run {args.name!r} exists: continuing it with this task "
+                "(pick another name for a new run)",
+                file=sys.stderr,
+            )
+            from controller.run.resume import resume_run
+
+            return resume_run(loaded, args.name, task, json_lines=args.json)
         return start_run(
             loaded, task, run_id=args.name, json_lines=args.json, replay_source=replay_source
         )
     except (ConfigError, UserError) as e:
         _fail(str(e))
+
+
+def _saved_run_exists(loaded: LoadedConfig, run_id: str) -> bool:
+    from state_store.store import EVENTS_FILE, StoreError, validate_run_id
+
+    try:
+        validate_run_id(run_id)
+    except StoreError:
+        return False  # the new run's start names the problem
+    root = Path(loaded.config.core.file_store_path).expanduser()
+    return (root / run_id / EVENTS_FILE).is_file()
 
 
 def cmd_resume(args: argparse.Namespace) -> int:

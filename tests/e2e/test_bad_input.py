@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from state_store.store import read_snapshot
+from state_store.events import UserMessage
+from state_store.store import read_events, read_snapshot
 from tests.conftest import Cli
 from tests.scripted_model import bash, finish
 
@@ -105,13 +106,22 @@ def test_bad_sandbox_volumes(cli: Cli) -> None:
     assert_usage_error(result, "relative/dir")
 
 
-def test_existing_run_is_never_overwritten(cli: Cli, scripted) -> None:
-    model = scripted([bash("echo first"), finish("first")])
+def test_an_existing_name_continues_that_run_never_overwrites_it(cli: Cli, scripted) -> None:
+    """OpenHands restores a session given its name again (`-n`, State.restore_from_session)
+    and goes on with the new task: so does runhands, as `resume NAME -t TASK` would."""
+    model = scripted([bash("echo first"), finish("first"), finish("second")])
     assert cli.run("run", "-n", "mine", "-t", "first", model=model).returncode == 0
-    before = cli.saved_bytes()
+    before = read_events(cli.state_dir / "mine" / "events.jsonl")
     result = cli.run("run", "-n", "mine", "-t", "second", model=model)
-    assert_usage_error(result, "already exists", "runhands resume mine")
-    assert cli.saved_bytes() == before
+    assert result.returncode == 0, result.stderr
+    assert "run 'mine' exists: continuing it with this task" in result.stderr
+    assert result.stdout.strip() == "second"
+    after = read_events(cli.state_dir / "mine" / "events.jsonl")
+    assert after[: len(before)] == before  # nothing saved was lost or rewritten
+    said = [e.content for e in after if isinstance(e, UserMessage)]
+    assert said == ["first", "second"]
+    contents = [m.get("content") for m in model.requests[-1]["messages"]]
+    assert "first" in contents and contents[-1] == "second"
 
 
 def test_state_directory_not_writable(cli: Cli, tmp_path) -> None:
