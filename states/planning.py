@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import msgspec
 
 from controller.agent.condenser import (
@@ -23,7 +25,14 @@ from controller.model_client import (
     RetryHook,
     SwitchHook,
 )
-from state_store.events import ModelResponse, ModelRetry, ModelSwitched
+from state_store.events import (
+    Event,
+    ModelResponse,
+    ModelRetry,
+    ModelSwitched,
+    ToolCall,
+    UserMessage,
+)
 
 
 def run(ctx: RunContext) -> Next:
@@ -37,6 +46,12 @@ def run(ctx: RunContext) -> Next:
             ModelSwitched, step=step, from_model=from_model, to_model=to_model, reason=reason
         )
 
+    if _user_said_exit(ctx.events):
+        # OpenHands' CodeActAgent.step: the user's `/exit` is answered with a finish, no
+        # model call. Recorded as the answer it stands for, so the log says what happened.
+        call = ToolCall(id=f"exit_{step}", name="finish", arguments='{"message": ""}')
+        ctx.record(ModelResponse, step=step, model=EXIT_MODEL, content=None, tool_calls=[call])
+        return Next(Trigger.ACT, "the user said /exit")
     try:
         completion = _complete(ctx, on_retry, on_switch)
     except ProviderError as e:
@@ -59,6 +74,17 @@ def run(ctx: RunContext) -> Next:
 
 
 _CONTEXT_RETRIES = 2
+EXIT_MODEL = "/exit"  # the `model` of the finish a user's `/exit` stands for
+
+
+def _user_said_exit(events: Sequence[Event]) -> bool:
+    """The latest user message is `/exit` and nothing has answered it yet."""
+    for event in reversed(events):
+        if isinstance(event, ModelResponse):
+            return False
+        if isinstance(event, UserMessage):
+            return event.content.strip() == "/exit"
+    return False
 
 
 def _condense_if_needed(ctx: RunContext) -> None:

@@ -9,7 +9,7 @@ import subprocess
 import msgspec
 import pytest
 
-from state_store.events import AnyEvent, Observation, RunEnded, Transition
+from state_store.events import AnyEvent, ModelResponse, Observation, RunEnded, Transition
 from state_store.store import read_events, read_snapshot
 from tests.conftest import TEST_API_KEY, Cli
 from tests.scripted_model import bash, edit, error, finish, raw_call, text
@@ -222,3 +222,22 @@ def test_workspace_mount_in_sandbox_volumes_is_the_working_directory(cli: Cli, s
     assert result.returncode == 0, result.stderr
     assert (project / "where.txt").read_text().strip() == str(project)
     assert str(project) in model.requests[0]["messages"][0]["content"]  # the system prompt
+
+
+def test_a_user_exit_finishes_the_run_without_a_model_call(cli: Cli, scripted) -> None:
+    """OpenHands' CodeActAgent.step answers a latest user message `/exit` with a finish and
+    no LLM call (how `main.py` ends a run waiting for input); a task or `resume -t`."""
+    model = scripted([bash("echo one"), bash("echo two"), finish("unused")])
+    stopped = cli.run("run", "-n", "x", "-i", "1", "-t", "work", model=model)
+    assert stopped.returncode == 3, stopped.stderr  # the step limit
+    asked = len(model.requests)
+    result = cli.run("resume", "x", "-i", "10", "-t", "/exit", model=model)
+    assert result.returncode == 0, result.stderr
+    assert len(model.requests) == asked  # no model call
+    events = read_events(cli.state_dir / "x" / "events.jsonl")
+    answer = [e for e in events if isinstance(e, ModelResponse)][-1]
+    assert answer.model == "/exit" and [c.name for c in answer.tool_calls] == ["finish"]
+    assert isinstance(events[-1], RunEnded) and events[-1].reason == "finished"
+
+    direct = cli.run("run", "-n", "y", "-t", " /exit ", model=scripted([]))
+    assert direct.returncode == 0, direct.stderr
