@@ -15,6 +15,7 @@ from controller.agent.instructions import (
     MAX_SETUP_OUTPUT_CHARS,
     SETUP_SCRIPT,
     SETUP_TIMEOUT_S,
+    USER_MICROAGENTS_DIR,
     match_triggers,
     read_instructions,
     real_dir,
@@ -53,7 +54,8 @@ def load_instructions(ctx: RunContext) -> None:
         return
     if _loaded(ctx.events) is not None:
         return
-    files, warnings = read_instructions(host_workspace(ctx))
+    user_dir = Path(USER_MICROAGENTS_DIR).expanduser()
+    files, warnings = read_instructions(host_workspace(ctx), user_dir)
     for warning in warnings:
         ctx.reporter.info(f"runhands: warning: {warning}")
     task = next(

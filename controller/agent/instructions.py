@@ -1,6 +1,7 @@
-"""Repository instructions, as OpenHands gives them: `AGENTS.md`, `.openhands/microagents/`
-(repo microagents always, knowledge microagents when a user message holds a trigger word)
-and `.openhands/setup.sh`.
+"""Repository instructions, as OpenHands gives them: `AGENTS.md`, `.cursorrules`,
+`.openhands/microagents/` and the user's `~/.openhands/microagents/` (repo microagents
+always, knowledge microagents when a user message holds a trigger word) and
+`.openhands/setup.sh`.
 
 Everything is read from the workspace once, when a new run starts, and saved as an event
 (`instructions_loaded`, `setup_script`); the model's view is built from those events, so a
@@ -20,6 +21,9 @@ import os
 import stat
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
+
+import msgspec
 
 from state_store.events import (
     InstructionFile,
@@ -30,7 +34,11 @@ from state_store.events import (
 
 # Third-party files OpenHands reads at the repository root (the first AGENTS.md found).
 AGENTS_FILES = ("AGENTS.md", "agents.md", "AGENT.md", "agent.md")
+CURSOR_RULES = ".cursorrules"  # Cursor's, read by OpenHands as a repo microagent
 MICROAGENTS_DIR = ".openhands/microagents"
+# The user's own microagents, for every run (OpenHands' USER_MICROAGENTS_DIR); the
+# workspace's win on a name both have.
+USER_MICROAGENTS_DIR = "~/.openhands/microagents"
 SETUP_SCRIPT = ".openhands/setup.sh"
 # OpenHands sources the script with a 600 s hard timeout (runtime/base.py).
 SETUP_TIMEOUT_S = 600.0
@@ -75,13 +83,28 @@ def _extra_info(recalled: Recalled) -> str:
 # -- reading the workspace ---------------------------------------------------------------
 
 
-def read_instructions(root: Path) -> tuple[list[InstructionFile], list[str]]:
-    """The instruction files of the workspace `root` and warnings about those left out:
-    only regular files inside it, never through a symbolic link, cut to the size limits."""
+class _Source(NamedTuple):
+    base: Path  # the directory the file is read under, never left
+    rel: str  # its path there
+    shown: str  # its path as saved and shown: workspace-relative, or under ~
+    name: str  # OpenHands' microagent name
+
+
+def read_instructions(
+    root: Path, user_dir: Path | None = None
+) -> tuple[list[InstructionFile], list[str]]:
+    """The instruction files of the workspace `root`, then the user's microagents in
+    `user_dir`, and warnings about those left out: only regular files inside their
+    directory, never through a symbolic link, cut to the size limits."""
     files: list[InstructionFile] = []
     warnings: list[str] = []
     budget = MAX_TOTAL_BYTES
-    for rel in _candidates(root, warnings):
+    sources = _candidates(root, warnings)
+    taken = {source.name for source in sources}
+    if user_dir is not None:
+        sources += [s for s in _user_candidates(user_dir) if s.name not in taken]
+    for source in sources:
+        rel = source.shown
         if len(files) >= MAX_FILES:
             warnings.append(f"more than {MAX_FILES} instruction files: the rest were not loaded")
             break
@@ -89,48 +112,61 @@ def read_instructions(root: Path) -> tuple[list[InstructionFile], list[str]]:
             warnings.append(f"{rel}: not loaded (all instructions together exceed the limit)")
             continue
         try:
-            text, size = _read_regular(root, rel, min(MAX_FILE_BYTES, budget))
+            text, size = _read_regular(source.base, source.rel, min(MAX_FILE_BYTES, budget))
         except OSError as e:
             warnings.append(f"{rel}: not loaded ({e.strerror or e})")
             continue
         limit = min(MAX_FILE_BYTES, budget)
         budget -= min(size, limit)
-        loaded = _parse(rel, text)
+        loaded = _parse(source, text)
         if loaded is None:
             warnings.append(f"{rel}: not loaded (its front matter could not be read)")
             continue
         if size > limit:
             cut = CUT_NOTE.format(path=rel, size=size, limit=limit)
-            loaded = InstructionFile(
-                name=loaded.name,
-                path=loaded.path,
-                kind=loaded.kind,
-                content=loaded.content + cut,
-                triggers=loaded.triggers,
-            )
+            loaded = msgspec.structs.replace(loaded, content=loaded.content + cut)
             warnings.append(f"{rel} is {size} bytes: only its first {limit} bytes were loaded")
         files.append(loaded)
     return files, warnings
 
 
-def _candidates(root: Path, warnings: list[str]) -> list[str]:
-    """Workspace-relative paths: the first AGENTS.md variant, then every `*.md` under
-    `.openhands/microagents/` but README.md (sorted; symbolic links are not followed)."""
-    found: list[str] = []
+def _candidates(root: Path, warnings: list[str]) -> list[_Source]:
+    """The workspace's files: `.cursorrules`, the first AGENTS.md variant, then every
+    `*.md` under `.openhands/microagents/` but README.md (sorted; symbolic links are not
+    followed)."""
+    found = [_Source(root, CURSOR_RULES, CURSOR_RULES, "cursorrules")]
+    found = [s for s in found if os.path.lexists(root / s.rel)]
     for name in AGENTS_FILES:
         if os.path.lexists(root / name):
-            found.append(name)
+            found.append(_Source(root, name, name, "agents"))
             break
-    base = root / MICROAGENTS_DIR
     if not real_dir(root, MICROAGENTS_DIR):
-        if os.path.lexists(base):
+        if os.path.lexists(root / MICROAGENTS_DIR):
             warnings.append(f"{MICROAGENTS_DIR}: not a directory inside the workspace")
         return found
+    for rel in _markdown_files(root / MICROAGENTS_DIR):
+        shown = f"{MICROAGENTS_DIR}/{rel}"
+        found.append(_Source(root, shown, shown, rel.removesuffix(".md")))
+    return found
+
+
+def _user_candidates(user_dir: Path) -> list[_Source]:
+    if not user_dir.is_dir():
+        return []
+    return [
+        _Source(user_dir, rel, f"{USER_MICROAGENTS_DIR}/{rel}", rel.removesuffix(".md"))
+        for rel in _markdown_files(user_dir)
+    ]
+
+
+def _markdown_files(base: Path) -> list[str]:
+    """`*.md` files under base but README.md, relative, sorted; links never followed."""
+    found = []
     for dirpath, dirnames, filenames in os.walk(base):  # never descends into links
         dirnames.sort()
         for name in sorted(filenames):
             if name.endswith(".md") and name != "README.md":
-                found.append(Path(dirpath, name).relative_to(root).as_posix())
+                found.append(Path(dirpath, name).relative_to(base).as_posix())
     return found
 
 
@@ -170,13 +206,12 @@ def _read_regular(root: Path, rel: str, limit: int) -> tuple[str, int]:
     return data.decode("utf-8", errors="replace"), info.st_size
 
 
-def _parse(rel: str, text: str) -> InstructionFile | None:
-    """A file as OpenHands loads it: AGENTS.md whole (name "agents"); a microagent's front
-    matter read for `triggers` (knowledge) or `inputs` (a task: its trigger is `/name`),
-    else it is a repo microagent. The name is its path in the directory without `.md`."""
-    if "/" not in rel:
-        return InstructionFile(name="agents", path=rel, kind="repo", content=text)
-    name = Path(rel).relative_to(MICROAGENTS_DIR).with_suffix("").as_posix()
+def _parse(source: _Source, text: str) -> InstructionFile | None:
+    """A file as OpenHands loads it: AGENTS.md and .cursorrules whole; a microagent's
+    front matter read for `triggers` (knowledge) or `inputs` (a task: its trigger is
+    `/name`), else it is a repo microagent."""
+    if source.name in ("agents", "cursorrules") and "/" not in source.shown:
+        return InstructionFile(name=source.name, path=source.shown, kind="repo", content=text)
     meta, body = _front_matter(text)
     if meta is None:
         return None
@@ -185,7 +220,9 @@ def _parse(rel: str, text: str) -> InstructionFile | None:
         task_trigger = f"/{meta.get('name') or 'default'}"
         triggers = triggers if task_trigger in triggers else [*triggers, task_trigger]
     kind = "knowledge" if triggers else "repo"
-    return InstructionFile(name=name, path=rel, kind=kind, content=body, triggers=triggers)
+    return InstructionFile(
+        name=source.name, path=source.shown, kind=kind, content=body, triggers=triggers
+    )
 
 
 def _front_matter(text: str) -> tuple[dict[str, object] | None, str]:

@@ -59,3 +59,29 @@ def test_a_linked_openhands_directory_is_not_followed(tmp_path: Path) -> None:
     files, warnings = read_instructions(workspace)
     assert files == []
     assert warnings == [".openhands/microagents: not a directory inside the workspace"]
+
+
+def test_cursorrules_and_the_users_own_microagents(tmp_path: Path) -> None:
+    """OpenHands also reads `.cursorrules` at the root (a repo microagent) and the user's
+    `~/.openhands/microagents/` for every conversation; the workspace's win on a name."""
+    workspace, user = tmp_path / "ws", tmp_path / "user"
+    write(workspace / ".cursorrules", "Prefer small functions.\n")
+    write(workspace / ".openhands" / "microagents" / "style.md", "workspace style\n")
+    write(user / "style.md", "user style\n")
+    write(user / "tools" / "k8s.md", "---\ntriggers: [kubectl]\n---\nUse the staging context.\n")
+    write(tmp_path / "elsewhere.md", "outside\n")
+    (user / "linked.md").symlink_to(tmp_path / "elsewhere.md")
+    files, warnings = read_instructions(workspace, user)
+    got = [(f.name, f.path, f.kind, f.content) for f in files]
+    assert got == [
+        ("cursorrules", ".cursorrules", "repo", "Prefer small functions.\n"),
+        ("style", ".openhands/microagents/style.md", "repo", "workspace style\n"),
+        (
+            "tools/k8s",
+            "~/.openhands/microagents/tools/k8s.md",
+            "knowledge",
+            "Use the staging context.",
+        ),
+    ]
+    assert warnings == ["~/.openhands/microagents/linked.md: not loaded (a symbolic link)"]
+    assert read_instructions(workspace, tmp_path / "missing")[1] == []

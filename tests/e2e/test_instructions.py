@@ -235,3 +235,17 @@ def test_instructions_are_redacted_like_every_event(cli: Cli, scripted) -> None:
     assert TEST_API_KEY.encode() not in cli.saved_bytes()
     shown = "\n".join(contents(model.requests[0]))
     assert "deploy with key" in shown and TEST_API_KEY not in shown
+
+
+def test_cursorrules_and_a_users_microagent_reach_the_model(cli: Cli, scripted) -> None:
+    write(cli.workspace / ".cursorrules", "Prefer small functions.\n")
+    user = cli.home / ".openhands" / "microagents"
+    write(user / "k8s.md", "---\ntriggers: [kubectl]\n---\nUse the staging context.\n")
+    model = scripted([finish()])
+    result = cli.run("run", "-n", "u", "-t", "run kubectl get pods", model=model)
+    assert result.returncode == 0, result.stderr
+    first = contents(model.requests[0])
+    assert "Prefer small functions." in first[2] and "<REPOSITORY_INSTRUCTIONS>" in first[2]
+    assert 'keyword match for "kubectl"' in first[2] and "Use the staging context." in first[2]
+    (loaded,) = [e for e in events(cli, "u") if isinstance(e, InstructionsLoaded)]
+    assert [f.path for f in loaded.files] == [".cursorrules", "~/.openhands/microagents/k8s.md"]
