@@ -14,6 +14,7 @@ from controller.config.schema import SECTIONS, ConfigError
 from controller.config.settings import FIELDS, Setting, convert, shown
 
 NamedLLMs = dict[str, dict[str, Setting]]
+RUNHANDS_AGENT = "CodeActAgent"  # the OpenHands agent runhands stands in for
 
 
 class FileSettings(NamedTuple):
@@ -108,7 +109,8 @@ def _parse_file(path: str, display: str) -> _FileLayer:
 def _parse_section(
     section: str, body: dict[str, Any], layer: _FileLayer, path: str, display: str
 ) -> None:
-    for key, value in body.items():
+    # Sub-tables last: [agent.CodeActAgent] wins over [agent] wherever it is written.
+    for key, value in sorted(body.items(), key=lambda item: isinstance(item[1], dict)):
         if key in FIELDS[section]:
             where = f"{display} [{section}] {key}"
             dotted = f"{section}.{key}"
@@ -117,9 +119,13 @@ def _parse_section(
             layer.ignored.append(f"{section}.{key}")
         elif isinstance(value, dict) and section == "llm":
             layer.named_llms[key] = _parse_named_llm(key, value, layer, path, display)
+        elif isinstance(value, dict) and section == "agent" and key == RUNHANDS_AGENT:
+            # [agent.CodeActAgent]: OpenHands' settings for the agent runhands is, over
+            # [agent] (config.get_agent_config).
+            _parse_section(section, value, layer, path, f"{display} [agent.{key}]")
         elif isinstance(value, dict) and section in ("agent", "condenser"):
-            # [agent.CodeActAgent] per-agent settings; [condenser.NAME] named condensers,
-            # read only by OpenHands' evaluation scripts.
+            # Other agents' [agent.NAME]; [condenser.NAME] named condensers, read only by
+            # OpenHands' evaluation scripts.
             layer.ignored.append(f"{section}.{key}")
         elif section == "core" and not _typo_of_ours(key, section):
             # OpenHands only warns about an unknown [core] key (utils.py: load_from_toml,

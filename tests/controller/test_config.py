@@ -851,3 +851,21 @@ def test_how_many_outputs_the_model_sees_whole_is_configured(lay: Layout) -> Non
     assert loaded.config.condenser.outputs_kept() == 4 and loaded.warnings == []
     lay.write(lay.project_file, "[condenser]\nkeep_outputs = -1\n")
     assert "keep_outputs" in lay.error()
+
+
+def test_the_codeact_agent_section_applies_over_agent(lay: Layout) -> None:
+    """OpenHands' `[agent.CodeActAgent]` (config.get_agent_config('CodeActAgent')): the
+    agent runhands stands in for; other agents' sections are named as ignored."""
+    lay.write(
+        lay.project_file,
+        "[agent.CodeActAgent]\nenable_think = false\nenable_browsing = true\n"
+        "[agent.BrowsingAgent]\nenable_cmd = false\n",
+    )
+    loaded = lay.load()
+    assert loaded.config.agent.enable_think is False and loaded.config.agent.enable_cmd
+    assert loaded.warnings == [
+        "config.toml: ignoring OpenHands settings runhands does not use: "
+        "agent.enable_browsing, agent.BrowsingAgent"
+    ]
+    lay.write(lay.project_file, "[agent.CodeActAgent]\nenable_thnk = false\n")
+    assert "enable_thnk" in lay.error() and "enable_think" in lay.error()
