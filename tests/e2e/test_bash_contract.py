@@ -55,7 +55,9 @@ def test_the_model_gets_openhands_command_observations(cli: Cli, scripted) -> No
     # (controller/agent/lean_view.py).
     lines = seen[2].split("\n")
     assert lines[:2] == ["[The command completed with exit code 130. CTRL+C was sent.]", workdir]
-    assert lines[2].startswith("[Python interpreter: ") and len(lines) == 3
+    # (the interpreter line only where the sandbox has a `python`)
+    assert all(line.startswith("[Python interpreter: ") for line in lines[2:])
+    assert len(lines) <= 3
     assert seen[3] == "ERROR: No previous running command to retrieve logs from."
     assert seen[4] == "done\n[The command completed with exit code 0.]"
     # The run's log keeps OpenHands' whole text (trajectories, replay).
