@@ -8,9 +8,9 @@ OpenHands' full observation text (trajectories, replay, `inspect`); the view sen
   code N]` after `[The command completed with exit code N.]` (the same fact twice);
 - the output of old tool results: past the `keep_outputs` most recent, a result longer than
   its stand-in becomes one line saying how many lines were left out and, for a command,
-  its exit code (SWE-agent's default `last_n_observations`, OpenHands' `observation_masking`). Only
-  the result that leaves the window changes from one request to the next, and it is recent:
-  a provider's prompt cache still holds everything before it.
+  its exit code (SWE-agent's default `last_n_observations`, OpenHands'
+  `observation_masking`). Only the result that leaves the window changes from one request
+  to the next, and it is recent: a provider's prompt cache still holds everything before it.
 
 The view is a function of the messages alone: resume and replay send the same bytes.
 """
@@ -20,7 +20,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from controller.agent.history import Message
-from controller.trajectory.command_text import exit_code_of, exit_line_at_end, metadata_tail
+from controller.trajectory.command_text import (
+    exit_code_of,
+    exit_line_at_end,
+    join_command_text,
+    metadata_tail,
+)
 
 # The system prompt says what to do about them (controller/agent/prompts.py).
 OMITTED = "[Old output omitted ({lines} lines)]"
@@ -40,17 +45,20 @@ def model_view(messages: Sequence[Message], keep_outputs: int) -> list[Message]:
             view.append(message)
             continue
         body, cwd, python, finished = metadata_tail(content)
-        tail: list[str] = []
-        if finished is not None:
-            if (cwd, python) != shown and (cwd or python):
-                tail = [f"[Current working directory: {cwd}]"] if cwd else []
-                tail += [f"[Python interpreter: {python}]"] if python else []
-                shown = (cwd, python)
-            if not exit_line_at_end(body):
-                tail.append(f"[Command finished with exit code {finished}]")
+        changed = (cwd, python) != shown and bool(cwd or python)
+        shown = (cwd, python) if finished is not None and changed else shown
+        repeated = bool(exit_line_at_end(body))  # what `[Command finished ...]` would say
         if i in masked and len(body) > _MIN_MASKED_CHARS:
             body = _stand_in(body)
-        view.append({**message, "content": "\n".join(part for part in [body, *tail] if part)})
+        if finished is not None:
+            body = join_command_text(
+                body,
+                "",
+                cwd=cwd if changed else "",
+                python=python if changed else "",
+                exit_code=-1 if repeated else finished,
+            )
+        view.append({**message, "content": body})
     return view
 
 
