@@ -158,7 +158,9 @@ def test_network_off_reaches_neither_the_model_nor_the_host(
     address, port = host_service
     model = scripted([])
     model_port = urlsplit(model.base_url).port
-    reach = "timeout 2 bash -c 'echo > /dev/tcp/{}/{}' && echo reached"
+    # A refused or unroutable connection fails at once; 10 s is for a loaded machine, where
+    # starting bash and the bridge's first connection can take seconds.
+    reach = "timeout 10 bash -c 'echo > /dev/tcp/{}/{}' && echo reached"
     model.script += [
         bash("ls /sys/class/net"),
         bash(reach.format("127.0.0.1", model_port)),
