@@ -262,5 +262,26 @@ def main() -> None:
     )
 
 
+def view_cost_ms(steps: int = 500, output_kb: int = 30) -> float:
+    """What building the view sent to the model costs per request late in a long run:
+    `steps` command results of `output_kb` KB each (controller/agent/lean_view.py)."""
+    import time
+
+    from controller.agent.lean_view import model_view
+    from controller.trajectory.command_text import exit_line, join_command_text
+
+    output = "\n".join("x" * 99 for _ in range(output_kb * 10))
+    text = join_command_text(output, exit_line(0), cwd="/w", python="/usr/bin/python", exit_code=0)
+    messages: list[dict[str, Any]] = [{"role": "system", "content": "s"}]
+    for n in range(steps):
+        call = {"id": f"c{n}", "type": "function", "function": {"name": "x", "arguments": "{}"}}
+        messages.append({"role": "assistant", "content": "", "tool_calls": [call]})
+        messages.append({"role": "tool", "tool_call_id": f"c{n}", "content": text})
+    start = time.perf_counter()
+    model_view(messages, 5)
+    return (time.perf_counter() - start) * 1000
+
+
 if __name__ == "__main__":
     main()
+    print(f"  building the view sent, 500 results of 30 KB: {view_cost_ms():.1f} ms a request")

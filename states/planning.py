@@ -87,13 +87,16 @@ def _user_said_exit(events: Sequence[Event]) -> bool:
     return False
 
 
-def _condense_if_needed(ctx: RunContext) -> None:
+def _condensed_view(ctx: RunContext) -> list[Message]:
+    """The view to send, the history condensed first when it nears the input window."""
     if ctx.window is None:
         ctx.window = input_window(ctx.config) or 0
     reserve = tools_tokens(ctx.tools)
-    reason = why_condense(ctx.config, _view(ctx), ctx.window, reserve)
-    if reason:
-        condense(ctx, reason, ctx.window, reserve)
+    view = _view(ctx)
+    reason = why_condense(ctx.config, view, ctx.window, reserve)
+    if reason and condense(ctx, reason, ctx.window, reserve) is not None:
+        view = _view(ctx)
+    return view
 
 
 def _view(ctx: RunContext) -> list[Message]:
@@ -104,10 +107,9 @@ def _view(ctx: RunContext) -> list[Message]:
 def _complete(ctx: RunContext, on_retry: RetryHook, on_switch: SwitchHook) -> Completion:
     """Ask the model, condensing the view first when it nears the input window, and again
     (at most twice) when the provider still says the context is too long."""
-    _condense_if_needed(ctx)
+    view = _condensed_view(ctx)
     for attempt in range(_CONTEXT_RETRIES + 1):
         try:
-            view = _view(ctx)
             return ctx.client.complete(view, ctx.tools, on_retry, on_switch=on_switch)
         except ContextWindowExceeded as e:
             sent = estimate_tokens(view)
@@ -118,4 +120,5 @@ def _complete(ctx: RunContext, on_retry: RetryHook, on_switch: SwitchHook) -> Co
                 or condense(ctx, f"the provider said: {e}", ctx.window) is None
             ):
                 raise
+            view = _view(ctx)
     raise AssertionError("unreachable")

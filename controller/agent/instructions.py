@@ -134,8 +134,9 @@ def _candidates(root: Path, warnings: list[str]) -> list[_Source]:
     """The workspace's files: `.cursorrules`, the first AGENTS.md variant, then every
     `*.md` under `.openhands/microagents/` but README.md (sorted; symbolic links are not
     followed)."""
-    found = [_Source(root, CURSOR_RULES, CURSOR_RULES, "cursorrules")]
-    found = [s for s in found if os.path.lexists(root / s.rel)]
+    found: list[_Source] = []
+    if os.path.lexists(root / CURSOR_RULES):
+        found.append(_Source(root, CURSOR_RULES, CURSOR_RULES, "cursorrules"))
     for name in AGENTS_FILES:
         if os.path.lexists(root / name):
             found.append(_Source(root, name, name, "agents"))

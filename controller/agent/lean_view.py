@@ -20,12 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from controller.agent.history import Message
-from controller.trajectory.command_text import (
-    exit_code_of,
-    exit_line_at_end,
-    join_command_text,
-    metadata_tail,
-)
+from controller.trajectory.command_text import completed_line, join_command_text, metadata_tail
 
 # The system prompt says what to do about them (controller/agent/prompts.py).
 OMITTED = "[Old output omitted ({lines} lines)]"
@@ -47,7 +42,7 @@ def model_view(messages: Sequence[Message], keep_outputs: int) -> list[Message]:
         body, cwd, python, finished = metadata_tail(content)
         changed = (cwd, python) != shown and bool(cwd or python)
         shown = (cwd, python) if finished is not None and changed else shown
-        repeated = bool(exit_line_at_end(body))  # what `[Command finished ...]` would say
+        repeated = completed_line(body) is not None  # what `[Command finished ...]` says
         if i in masked and len(body) > _MIN_MASKED_CHARS:
             body = _stand_in(body)
         if finished is not None:
@@ -63,8 +58,8 @@ def model_view(messages: Sequence[Message], keep_outputs: int) -> list[Message]:
 
 
 def _stand_in(body: str) -> str:
-    done = exit_line_at_end(body)
+    done = completed_line(body)
     lines = body.count("\n") + 1 - (1 if done else 0)
-    if not done:
+    if done is None:
         return OMITTED.format(lines=lines)
-    return OMITTED_COMMAND.format(lines=lines, code=exit_code_of(done))
+    return OMITTED_COMMAND.format(lines=lines, code=done[1])

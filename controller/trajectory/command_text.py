@@ -11,12 +11,18 @@ from controller.trajectory.shapes import CmdMetadata, CmdOutputExtras
 
 CONTINUED_PREFIX = "[Below is the output of the previous command.]\n"
 
-_FINISHED_LINE = re.compile(r"\n?\[Command finished with exit code (-?\d+)\]\Z")
-_PYTHON_LINE = re.compile(r"\n?\[Python interpreter: ([^\n]*)\]\Z")
-_CWD_LINE = re.compile(r"\n?\[Current working directory: ([^\n]*)\]\Z")
-_EXIT_LINE = re.compile(
-    r"(?:^|\n)(\[The command completed with exit code (-?\d+)\.(?: CTRL\+[A-Z] was sent\.)?\])\Z"
+# The lines that end a command's text, each matched against a whole line.
+_FINISHED = re.compile(r"\[Command finished with exit code (-?\d+)\]")
+_PYTHON = re.compile(r"\[Python interpreter: ([^\n]*)\]")
+_CWD = re.compile(r"\[Current working directory: ([^\n]*)\]")
+_EXIT = re.compile(
+    r"(\[The command completed with exit code (-?\d+)\.(?: CTRL\+[A-Z] was sent\.)?\])"
 )
+# The same as the last line of a text (for `sub`, and searches on short texts).
+_FINISHED_LINE = re.compile(r"\n?" + _FINISHED.pattern + r"\Z")
+_PYTHON_LINE = re.compile(r"\n?" + _PYTHON.pattern + r"\Z")
+_CWD_LINE = re.compile(r"\n?" + _CWD.pattern + r"\Z")
+_EXIT_LINE = re.compile(r"(?:^|\n)" + _EXIT.pattern + r"\Z")
 # Where the note of a command still running starts (OpenHands' and our older wordings): it
 # is OpenHands' `suffix`, the rest of the text from there.
 _RUNNING_NOTE = re.compile(
@@ -75,33 +81,31 @@ def join_command_text(
     return "\n".join(line for line in lines if line)
 
 
+def _pop_line(text: str, line: re.Pattern[str]) -> tuple[str, re.Match[str] | None]:
+    """The text less its last line when that line is `line`, and the match. Only the last
+    line is looked at: a search anchored at the end would scan the whole output."""
+    head, _, last = text.rpartition("\n")
+    found = line.fullmatch(last)
+    return (head, found) if found else (text, None)
+
+
 def metadata_tail(text: str) -> tuple[str, str, str, int | None]:
     """A command observation less its trailing metadata lines (see `join_command_text`),
     with their values: working directory, python interpreter ("" when absent) and the exit
     code of `[Command finished with exit code N]` (None: not a completed command)."""
-    finished = _FINISHED_LINE.search(text)
+    text, finished = _pop_line(text, _FINISHED)
     if finished is None:
         return text, "", "", None
-    text = text[: finished.start()]
-    values = []
-    for line in (_PYTHON_LINE, _CWD_LINE):
-        found = line.search(text)
-        values.append(found.group(1) if found else "")
-        text = text[: found.start()] if found else text
-    return text, values[1], values[0], int(finished.group(1))
+    text, python = _pop_line(text, _PYTHON)
+    text, cwd = _pop_line(text, _CWD)
+    values = [m.group(1) if m else "" for m in (cwd, python)]
+    return text, values[0], values[1], int(finished.group(1))
 
 
-def exit_line_at_end(text: str) -> str:
-    """The `[The command completed with exit code N.]` line text ends with, or ""."""
-    done = _EXIT_LINE.search(text)
-    return done.group(1) if done else ""
-
-
-def exit_code_of(line: str) -> int:
-    """The exit code an `exit_line_at_end` line gives."""
-    done = _EXIT_LINE.search(line)
-    assert done is not None, line
-    return int(done.group(2))
+def completed_line(text: str) -> tuple[str, int] | None:
+    """The `[The command completed with exit code N.]` line text ends with, and N."""
+    done = _pop_line(text, _EXIT)[1]
+    return (done.group(1), int(done.group(2))) if done else None
 
 
 def split_command_text(text: str, exit_code: int | None) -> tuple[str, CmdMetadata]:
@@ -109,19 +113,19 @@ def split_command_text(text: str, exit_code: int | None) -> tuple[str, CmdMetada
     continuation prefix, the exit-code or running note as `suffix`, the working directory
     and python interpreter in `metadata` (`command_text` joins them back)."""
     metadata = CmdMetadata(exit_code=-1 if exit_code is None else exit_code)
-    if finished := _FINISHED_LINE.search(text):
+    text, finished = _pop_line(text, _FINISHED)
+    if finished:
         metadata.exit_code = int(finished.group(1))
-        text = text[: finished.start()]
-    if python := _PYTHON_LINE.search(text):
+    text, python = _pop_line(text, _PYTHON)
+    if python:
         metadata.py_interpreter_path = python.group(1)
-        text = text[: python.start()]
-    if cwd := _CWD_LINE.search(text):
+    text, cwd = _pop_line(text, _CWD)
+    if cwd:
         metadata.working_dir = cwd.group(1)
-        text = text[: cwd.start()]
-    if done := _EXIT_LINE.search(text):
+    text, done = _pop_line(text, _EXIT)
+    if done:
         metadata.suffix = "\n" + done.group(1)
         metadata.exit_code = int(done.group(2))
-        text = text[: done.start()]
     elif text.endswith("]") and (running := _last_match(_RUNNING_NOTE, text)):
         metadata.suffix = "\n" + text[running.start() :].removeprefix("\n")
         text = text[: running.start()]
